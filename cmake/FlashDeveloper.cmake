@@ -11,4 +11,11 @@ if(FLASH_SANITIZE)
   target_compile_options(flash_developer INTERFACE
     -fsanitize=${FLASH_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(flash_developer INTERFACE -fsanitize=${FLASH_SANITIZE})
+  # Green threads switch stacks; Boost.Context's ucontext fibers tell the sanitizers about it.
+  if(FLASH_SANITIZE MATCHES "address")
+    target_compile_definitions(flash_developer INTERFACE BOOST_USE_UCONTEXT BOOST_USE_ASAN)
+  elseif(FLASH_SANITIZE MATCHES "thread")
+    target_compile_definitions(flash_developer INTERFACE BOOST_USE_UCONTEXT BOOST_USE_TSAN)
+  endif()
+  target_sources(flash_developer INTERFACE ${PROJECT_SOURCE_DIR}/tests/support/boost_context_ucontext.cpp)
 endif()

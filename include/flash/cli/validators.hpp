@@ -2,6 +2,7 @@
 // Checks on option and argument values, applied while parsing: a bad value is a usage error
 // (exit 2) whose message names the option.
 
+#include <CLI/Error.hpp>  // Validators.hpp uses it without including it
 #include <CLI/Validators.hpp>
 
 #include <string>

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Runs the hello example as a user would and checks its output, messages and exit codes.
+set -u
+hello=$1
+failures=0
+passes=0
+
+# expect NAME EXPECTED_STATUS PATTERN_IN_OUTPUT -- COMMAND...
+expect() {
+  local name=$1 status=$2 pattern=$3
+  shift 4
+  local output
+  output=$("$@" 2>&1)
+  local actual=$?
+  if [[ $actual -ne $status ]]; then
+    echo "FAIL $name: exit $actual, expected $status; output:"; echo "$output"; failures=$((failures + 1)); return
+  fi
+  if [[ -n $pattern ]] && ! grep -qF -- "$pattern" <<<"$output"; then
+    echo "FAIL $name: output lacks '$pattern':"; echo "$output"; failures=$((failures + 1)); return
+  fi
+  passes=$((passes + 1))
+}
+
+expect greet 0 "Hello, Ada!" -- "$hello" greet Ada
+expect greet_loud_count 0 "HELLO, ADA!
+HELLO, ADA!" -- "$hello" greet Ada --loud -c 2
+expect count_from_env 0 "Hello, Ada!
+Hello, Ada!
+Hello, Ada!" -- env HELLO_COUNT=3 "$hello" greet Ada
+expect wait 0 "waited 20 ms" -- "$hello" wait --ms 20
+expect wait_green 0 "waited 5 ms" -- env FLASH_MODEL=green_thread "$hello" wait --ms 5
+expect wait_pool 0 "waited 5 ms" -- env FLASH_MODEL=thread_pool "$hello" wait --ms 5
+expect greet_pool 0 "Hello, Bo!" -- env FLASH_MODEL=thread_pool "$hello" greet Bo
+expect help 0 "greet                       Greet someone by name" -- "$hello" --help
+expect command_help 0 "How many times to greet" -- "$hello" greet --help
+expect version 0 "0.1.0" -- "$hello" --version
+expect no_command 2 "hello: error: A subcommand is required" -- "$hello"
+expect unknown_command 2 "unknown command 'gret'; did you mean 'greet'?" -- "$hello" gret Ada
+expect unknown_option 2 "hello greet: error: unknown option '--lod'; did you mean '--loud'?" -- "$hello" greet Ada --lod
+expect missing_argument 2 "hello greet: error: name is required" -- "$hello" greet
+expect bad_value 2 "--count" -- "$hello" greet Ada --count abc
+expect out_of_range 2 "--count: Value 0 not in range 1 to 100" -- "$hello" greet Ada --count 0
+expect missing_required 2 "--ms is required" -- "$hello" wait
+expect bad_model 2 "FLASH_MODEL=fast is not an execution model" -- env FLASH_MODEL=fast "$hello" greet Ada
+
+# Ctrl-C and SIGTERM cancel the running wait: 130 and 143, promptly.
+for model in stackless green_thread thread_pool; do
+  for signal in INT:130 TERM:143; do
+    FLASH_MODEL=$model "$hello" wait --ms 10000 >/dev/null 2>&1 &
+    pid=$!
+    sleep 0.3
+    start=$(date +%s)
+    kill -"${signal%%:*}" $pid
+    wait $pid
+    status=$?
+    elapsed=$(( $(date +%s) - start ))
+    if [[ $status -ne ${signal##*:} || $elapsed -gt 5 ]]; then
+      echo "FAIL interrupt $model SIG${signal%%:*}: exit $status after ${elapsed}s"; failures=$((failures + 1))
+    else
+      passes=$((passes + 1))
+    fi
+  done
+done
+
+echo "$passes passed, $failures failed"
+[[ $failures -eq 0 ]]

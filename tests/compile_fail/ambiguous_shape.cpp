@@ -1,0 +1,5 @@
+#include <flash/flash.hpp>
+
+int main(int argc, char** argv) {
+  return flash::cli("app").command(flash::cmd<"greet">().run([](auto&&...) {})).run(argc, argv);
+}

@@ -1,0 +1,199 @@
+#include "run_cli.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct model_env {
+  explicit model_env(const char* value) { ::setenv("FLASH_MODEL", value, 1); }
+  ~model_env() { ::unsetenv("FLASH_MODEL"); }
+};
+
+}  // namespace
+
+TEST_CASE("a sync handler runs blocking on the calling thread", "[dispatch]") {
+  std::thread::id ran_on;
+  auto app = flash::cli("app").command(flash::cmd<"sync">().run([&](flash::context&) {
+    ran_on = std::this_thread::get_id();
+    return 5;
+  }));
+  CHECK(run_cli(app, {"sync"}).status == 5);
+  CHECK(ran_on == std::this_thread::get_id());
+}
+
+TEST_CASE("an awaitable handler runs as a coroutine on the I/O context to completion", "[dispatch]") {
+  std::thread::id ran_on;
+  bool timer_fired = false;
+  auto app = flash::cli("app").command(
+      flash::cmd<"async">().run([&](flash::context& ctx) -> flash::awaitable<int> {
+        boost::asio::steady_timer timer(ctx.executor(), 5ms);
+        co_await timer.async_wait(boost::asio::use_awaitable);
+        timer_fired = true;
+        ran_on = std::this_thread::get_id();
+        co_return 3;
+      }));
+  CHECK(run_cli(app, {"async"}).status == 3);
+  CHECK(timer_fired);
+  CHECK(ran_on == std::this_thread::get_id());
+}
+
+TEST_CASE("a void awaitable handler exits with 0", "[dispatch]") {
+  auto app = flash::cli("app").command(flash::cmd<"async">().run(
+      [](flash::context&) -> flash::awaitable<void> { co_await flash::sleep_for(1ms); }));
+  CHECK(run_cli(app, {"async"}).status == 0);
+}
+
+TEST_CASE("a handler taking a yield context runs as a green thread", "[dispatch]") {
+  int steps = 0;
+  auto app = flash::cli("app").command(
+      flash::cmd<"green">().run([&](flash::context& ctx, flash::yield_context yield) {
+        boost::asio::steady_timer timer(ctx.executor(), 2ms);
+        timer.async_wait(yield);
+        ++steps;
+        flash::sleep_for(1ms, yield);
+        ++steps;
+        return 4;
+      }));
+  CHECK(run_cli(app, {"green"}).status == 4);
+  CHECK(steps == 2);
+}
+
+TEST_CASE("a handler marked CPU-bound runs on the pool", "[dispatch]") {
+  std::thread::id ran_on;
+  auto app = flash::cli("app")
+                 .runtime_options({.pool_threads = 2})
+                 .command(flash::cmd<"hash">().run(flash::cpu_bound([&](flash::context&) {
+                   ran_on = std::this_thread::get_id();
+                   return 9;
+                 })));
+  CHECK(run_cli(app, {"hash"}).status == 9);
+  CHECK(ran_on != std::this_thread::get_id());
+}
+
+TEST_CASE("the model declared on a command overrides the handler's shape", "[dispatch]") {
+  std::thread::id ran_on;
+  auto app = flash::cli("app").command(flash::cmd<"sum">()
+                                           .model(flash::execution_model::thread_pool)
+                                           .run([&](flash::context&) { ran_on = std::this_thread::get_id(); }));
+  CHECK(run_cli(app, {"sum"}).status == 0);
+  CHECK(ran_on != std::this_thread::get_id());
+}
+
+TEST_CASE("FLASH_MODEL overrides the declaration, for every handler shape", "[dispatch]") {
+  std::thread::id ran_on;
+  auto app =
+      flash::cli("app")
+          .command(flash::cmd<"sync">()
+                       .model(flash::execution_model::thread_pool)
+                       .run([&](flash::context&) { ran_on = std::this_thread::get_id(); }))
+          .command(flash::cmd<"async">().run([&](flash::context&) -> flash::awaitable<int> {
+            co_await flash::sleep_for(1ms);
+            ran_on = std::this_thread::get_id();
+            co_return 11;
+          }))
+          .command(flash::cmd<"green">().run([&](flash::context&, flash::yield_context yield) {
+            flash::sleep_for(1ms, yield);
+            ran_on = std::this_thread::get_id();
+            return 12;
+          }));
+
+  for (const char* model : {"blocking", "stackless", "green_thread"}) {
+    DYNAMIC_SECTION("FLASH_MODEL=" << model) {
+      model_env env(model);
+      CHECK(run_cli(app, {"sync"}).status == 0);
+      CHECK(ran_on == std::this_thread::get_id());
+      CHECK(run_cli(app, {"async"}).status == 11);
+      CHECK(ran_on == std::this_thread::get_id());
+      CHECK(run_cli(app, {"green"}).status == 12);
+      CHECK(ran_on == std::this_thread::get_id());
+    }
+  }
+  SECTION("FLASH_MODEL=thread_pool") {
+    model_env env("thread_pool");
+    CHECK(run_cli(app, {"sync"}).status == 0);
+    CHECK(ran_on != std::this_thread::get_id());
+    CHECK(run_cli(app, {"async"}).status == 11);
+    CHECK(ran_on != std::this_thread::get_id());
+    CHECK(run_cli(app, {"green"}).status == 12);
+    CHECK(ran_on != std::this_thread::get_id());
+  }
+}
+
+TEST_CASE("a handler that throws fails with 1 and a message naming the command", "[dispatch][errors]") {
+  auto thrower = [](flash::context&) -> int { throw std::runtime_error("disk on fire"); };
+  auto async_thrower = [](flash::context&) -> flash::awaitable<void> {
+    co_await flash::sleep_for(1ms);
+    throw std::runtime_error("network on fire");
+  };
+  auto green_thrower = [](flash::context&, flash::yield_context) { throw std::runtime_error("stack on fire"); };
+  auto app = flash::cli("app")
+                 .command(flash::cmd<"sync">().run(thrower))
+                 .command(flash::cmd<"async">().run(async_thrower))
+                 .command(flash::cmd<"green">().run(green_thrower))
+                 .command(flash::cmd<"pool">().run(flash::cpu_bound(thrower)));
+
+  auto sync = run_cli(app, {"sync"});
+  CHECK(sync.status == 1);
+  CHECK(sync.err == "app sync: error: disk on fire\n");
+  auto async = run_cli(app, {"async"});
+  CHECK(async.status == 1);
+  CHECK(async.err == "app async: error: network on fire\n");
+  auto green = run_cli(app, {"green"});
+  CHECK(green.status == 1);
+  CHECK(green.err == "app green: error: stack on fire\n");
+  auto pool = run_cli(app, {"pool"});
+  CHECK(pool.status == 1);
+  CHECK(pool.err == "app pool: error: disk on fire\n");
+}
+
+TEST_CASE("Ctrl-C cancels a suspended coroutine and exits with 130", "[dispatch][signals]") {
+  bool cancelled = false;
+  auto app = flash::cli("app").command(flash::cmd<"wait">().run([&](flash::context&) -> flash::awaitable<void> {
+    std::raise(SIGINT);  // delivered through the signal set while the timer below waits
+    try {
+      co_await flash::sleep_for(10s);
+    } catch (const boost::system::system_error& e) {
+      cancelled = e.code() == boost::asio::error::operation_aborted;
+      throw;
+    }
+  }));
+  auto start = std::chrono::steady_clock::now();
+  auto result = run_cli(app, {"wait"});
+  CHECK(result.status == 130);
+  CHECK(cancelled);
+  CHECK(result.err.empty());
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("SIGTERM cancels a green thread and exits with 143", "[dispatch][signals]") {
+  auto app = flash::cli("app").command(flash::cmd<"wait">().run([](flash::context&, flash::yield_context yield) {
+    std::raise(SIGTERM);
+    flash::sleep_for(10s, yield);
+  }));
+  CHECK(run_cli(app, {"wait"}).status == 143);
+}
+
+TEST_CASE("a blocking handler sees Ctrl-C through is_cancelled and the run exits with 130", "[dispatch][signals]") {
+  bool saw_cancel = false;
+  auto app = flash::cli("app").command(flash::cmd<"loop">().run([&](flash::context& ctx) {
+    CHECK_FALSE(ctx.is_cancelled());
+    std::raise(SIGINT);
+    saw_cancel = ctx.is_cancelled();
+  }));
+  CHECK(run_cli(app, {"loop"}).status == 130);
+  CHECK(saw_cancel);
+  // The next run starts afresh.
+  auto next = flash::cli("app").command(flash::cmd<"ok">().run([](flash::context& ctx) { return ctx.is_cancelled() ? 1 : 0; }));
+  CHECK(run_cli(next, {"ok"}).status == 0);
+}
