@@ -67,8 +67,14 @@ class cli : public detail::declarations<cli> {
     detail::pending_interrupt().store(0);
     CLI::App app(node_.description, node_.name);
     std::deque<bound_command> bound;
+    std::string metrics_format;
     try {
       if (!version_.empty()) app.set_version_flag("--version", version_);
+      app.add_flag("--metrics{text}", metrics_format,
+                   "Print the async performance report to stderr when the command ends")
+          ->envname("FLASH_METRICS")
+          ->check(CLI::IsMember({"text", "json"}))
+          ->group("Global options");
       bind(app, node_, node_.name, nullptr, bound);
     } catch (const std::exception& e) {
       err << fmt::format("{}: error in the command declarations: {}\n", node_.name, e.what());
@@ -99,16 +105,20 @@ class cli : public detail::declarations<cli> {
     std::vector<const values*> scopes;
     for (const bound_command* b = &chosen; b; b = b->parent) scopes.push_back(&b->store);
 
-    runtime rt(runtime_options_);
+    runtime rt(options_for(*chosen.node));
     int status = exit_code::failure;
     try {
       status = chosen.node->invoke(rt, model, std::move(scopes));
     } catch (const std::exception& e) {
-      if (!runtime::is_cancelled())
+      if (!runtime::interrupt_signal())
         err << fmt::format("{}: error: {}\n", chosen.store.command(), e.what());
     } catch (...) {
-      if (!runtime::is_cancelled())
+      if (!runtime::interrupt_signal())
         err << fmt::format("{}: error: unknown exception\n", chosen.store.command());
+    }
+    if (!metrics_format.empty()) {
+      auto snapshot = rt.snapshot_metrics();
+      err << (metrics_format == "json" ? snapshot.json() : snapshot.report());
     }
     if (int signal_number = runtime::interrupt_signal()) return 128 + signal_number;
     return status;
@@ -127,6 +137,14 @@ class cli : public detail::declarations<cli> {
     CLI::App* app;
     const bound_command* parent;
   };
+
+  flash::runtime_options options_for(const detail::command_node& node) const {
+    flash::runtime_options options = runtime_options_;
+    if (node.timeout) options.timeout = node.timeout;
+    if (node.max_concurrency) options.max_concurrency = *node.max_concurrency;
+    if (node.memory_limit) options.memory_limit = node.memory_limit;
+    return options;
+  }
 
   static void bind(CLI::App& app, const detail::command_node& node, std::string path,
                    const bound_command* parent, std::deque<bound_command>& bound) {

@@ -12,6 +12,8 @@
 #include <flash/cli/invoke.hpp>
 #include <flash/core/fixed_string.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -76,6 +78,24 @@ class command : public detail::declarations<command<Name, Handler, HasSubcommand
   /// Runs the command on `model` whatever its handler's shape suggests (FLASH_MODEL still wins).
   command model(execution_model chosen) && {
     this->node_.declared_model = chosen;
+    return std::move(*this);
+  }
+
+  /// Cancels the command, and fails it with errc::timeout, when it runs longer than `limit`.
+  command timeout(std::chrono::milliseconds limit) && {
+    this->node_.timeout = limit;
+    return std::move(*this);
+  }
+
+  /// How many children the command's task groups run at once (10 unless set).
+  command max_concurrency(std::size_t limit) && {
+    this->node_.max_concurrency = limit;
+    return std::move(*this);
+  }
+
+  /// Bytes the context's allocator may hand out before failing with errc::resource_exhausted.
+  command memory_limit(std::size_t bytes) && {
+    this->node_.memory_limit = bytes;
     return std::move(*this);
   }
 

@@ -8,6 +8,8 @@
 
 #include <CLI/App.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -26,6 +28,9 @@ struct command_node {
   std::vector<command_node> children;
   handler_traits traits;
   std::optional<execution_model> declared_model;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::size_t> max_concurrency;
+  std::optional<std::size_t> memory_limit;
   invoker invoke;  ///< empty for a command that only groups subcommands
 };
 

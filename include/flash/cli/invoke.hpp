@@ -23,8 +23,8 @@ int call_for_status(F& handler, Args&&... args) {
 
 template <class F>
 awaitable<int> call_stackless(F& handler, std::vector<const values*> scopes,
-                              context::executor_type executor) {
-  context ctx(std::move(scopes), std::move(executor));
+                              context::executor_type executor, runtime& rt) {
+  context ctx(std::move(scopes), std::move(executor), rt);
   if constexpr (std::is_void_v<typename awaitable_result<std::invoke_result_t<F&, context&>>::type>) {
     co_await handler(ctx);
     co_return 0;
@@ -39,18 +39,18 @@ int invoke_handler(F& handler, runtime& rt, execution_model model,
   using executor_type = context::executor_type;
   if constexpr (stackless_handler<F>) {
     auto body = [&](executor_type executor) {
-      return call_stackless(handler, std::move(scopes), std::move(executor));
+      return call_stackless(handler, std::move(scopes), std::move(executor), rt);
     };
     return rt.run_stackless(model, body);
   } else if constexpr (green_thread_handler<F>) {
     auto body = [&](executor_type executor, yield_context yield) {
-      context ctx(std::move(scopes), std::move(executor));
+      context ctx(std::move(scopes), std::move(executor), rt);
       return call_for_status(handler, ctx, yield);
     };
     return rt.run_green(model, body);
   } else {
     auto body = [&](executor_type executor) {
-      context ctx(std::move(scopes), std::move(executor));
+      context ctx(std::move(scopes), std::move(executor), rt);
       return call_for_status(handler, ctx);
     };
     return rt.run_sync(model, body);

@@ -44,20 +44,27 @@ inline std::error_code make_error_code(errc code) noexcept {
   return {static_cast<int>(code), error_category()};
 }
 
-/// A failure with its kind and what failed: "timed out: connecting to example.org:443".
+/// A failure with its kind and what failed: "connecting to example.org:443: timed out".
+/// `cause()` keeps the underlying system error, if any ("No such file or directory").
 class error : public std::system_error {
  public:
-  error(errc code, std::string what_failed)
-      : std::system_error(make_error_code(code), what_failed), subject_(std::move(what_failed)) {}
-
-  error(std::error_code code, std::string what_failed)
-      : std::system_error(code, what_failed), subject_(std::move(what_failed)) {}
+  error(errc code, std::string what_failed, std::error_code cause = {})
+      : std::system_error(make_error_code(code), what_failed),
+        subject_(std::move(what_failed)),
+        cause_(cause),
+        message_(subject_ + ": " + (cause ? cause.message() : code_message(code))) {}
 
   /// The path, host or command the error is about.
   const std::string& subject() const noexcept { return subject_; }
+  const std::error_code& cause() const noexcept { return cause_; }
+  const char* what() const noexcept override { return message_.c_str(); }
 
  private:
+  static std::string code_message(errc code) { return make_error_code(code).message(); }
+
   std::string subject_;
+  std::error_code cause_;
+  std::string message_;
 };
 
 }  // namespace flash

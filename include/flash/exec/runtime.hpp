@@ -1,47 +1,60 @@
 #pragma once
-// The executors a command runs on, and running one body of work to completion on a chosen model.
+// The executors a command runs on, and running its handler to completion on a chosen model.
 //
-// The I/O context is driven by the calling (main) thread; the thread pool is created on first use.
-// While a body runs on the I/O context or the pool, SIGINT and SIGTERM cancel it through Asio's
-// cancellation slots; a body on the blocking model sees the request through is_cancelled().
+// The I/O context is driven by the calling (main) thread; the work-stealing pool is created on
+// first use. The runtime owns the command's root cancellation source: SIGINT and SIGTERM, and
+// the command's timeout, cancel it, and through it every suspended operation of the handler.
 
+#include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/exec/model.hpp>
 #include <flash/exec/signals.hpp>
+#include <flash/exec/thread_pool.hpp>
+#include <flash/runtime/cancellation.hpp>
+#include <flash/runtime/memory.hpp>
+#include <flash/runtime/metrics.hpp>
+#include <flash/runtime/resource_scope.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/context/fixedsize_stack.hpp>
+#include <fmt/format.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
-#include <thread>
 
 namespace flash {
 
 struct runtime_options {
   std::size_t pool_threads = 0;                ///< 0: one per hardware thread
   std::size_t green_stack_size = 128 * 1024;   ///< bytes of stack for each green thread
+  std::size_t max_concurrency = 10;            ///< children a context's task groups run at once
+  std::optional<std::chrono::milliseconds> timeout;  ///< for the whole command
+  std::optional<std::size_t> memory_limit;     ///< bytes the context's allocator may hand out
 };
 
 class runtime {
  public:
   using executor_type = boost::asio::any_io_executor;
 
-  explicit runtime(runtime_options options = {}) : options_(options) {}
+  explicit runtime(runtime_options options = {})
+      : options_(options), memory_(options.memory_limit, &metrics_) {}
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
   ~runtime() {
@@ -50,26 +63,34 @@ class runtime {
 
   boost::asio::io_context& io_context() noexcept { return io_; }
 
-  boost::asio::thread_pool& pool() {
-    if (!pool_) {
-      std::size_t threads = options_.pool_threads;
-      if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-      pool_.emplace(threads);
-    }
+  thread_pool& pool() {
+    if (!pool_) pool_ = std::make_unique<thread_pool>(options_.pool_threads);
     return *pool_;
   }
 
   const runtime_options& options() const noexcept { return options_; }
+  cancellation_token token() const { return cancel_.token(); }
+  flash::metrics& metrics() noexcept { return metrics_; }
+  counting_memory_resource& memory() noexcept { return memory_; }
+  resource_tracker& resources() noexcept { return resources_; }
+
+  /// The metrics as they stand, with the pool's stealing counts.
+  flash::metrics_snapshot snapshot_metrics() {
+    if (pool_) {
+      auto stats = pool_->stats();
+      metrics_.set_steal_counts(stats.steal_attempts, stats.steal_successes);
+    }
+    return metrics_.snapshot();
+  }
 
   /// The signal (SIGINT or SIGTERM) that asked the running command to stop, or 0.
   static int interrupt_signal() noexcept { return detail::pending_interrupt().load(); }
-  static bool is_cancelled() noexcept { return interrupt_signal() != 0; }
 
   /// Runs a plain function `int(executor_type)` on `model`.
   template <class Body>
   int run_sync(execution_model model, Body& body) {
     if (model == execution_model::blocking) {
-      detail::interrupt_handlers handlers;
+      detail::interrupt_handlers handlers(cancel_.state());
       return body(executor_type(io_.get_executor()));
     }
     auto target = executor_for(model);
@@ -83,10 +104,10 @@ class runtime {
           } catch (...) {
             error = std::current_exception();
           }
-          boost::asio::dispatch(boost::asio::get_associated_executor(on_done),
-                                [on_done = std::move(on_done), error, status]() mutable {
-                                  on_done(error, status);
-                                });
+          auto home = boost::asio::get_associated_executor(on_done);
+          boost::asio::dispatch(home, [on_done = std::move(on_done), error, status]() mutable {
+            on_done(error, status);
+          });
         });
       });
     }
@@ -132,6 +153,7 @@ class runtime {
 
  private:
   executor_type executor_for(execution_model model) {
+    // Coroutines on the pool run in a strand: cancellation must be delivered where they run.
     if (model == execution_model::thread_pool) return boost::asio::make_strand(pool().get_executor());
     return io_.get_executor();
   }
@@ -176,40 +198,62 @@ class runtime {
   int drive(executor_type target, Start start) {
     std::exception_ptr error;
     int status = 0;
-    auto cancel = std::make_shared<boost::asio::cancellation_signal>();
     auto work = boost::asio::make_work_guard(io_);
+    auto signal = std::make_shared<boost::asio::cancellation_signal>();
+    // The root token reaches the handler through its Asio cancellation slot, emitted where the
+    // handler runs.
+    auto forward = cancel_.token().on_cancel([target, signal] {
+      boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
+    });
+
     boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
-    watch_signals(signals, cancel, target);
+    watch_signals(signals);
+    std::optional<boost::asio::steady_timer> deadline;
+    bool timed_out = false;
+    if (options_.timeout) {
+      deadline.emplace(io_, *options_.timeout);
+      deadline->async_wait([this, &timed_out](boost::system::error_code ec) {
+        if (ec) return;
+        timed_out = true;
+        cancel_.request_cancel();
+      });
+    }
 
     start(boost::asio::bind_cancellation_slot(
-        cancel->slot(),
-        boost::asio::bind_executor(io_, [&](std::exception_ptr e, int result) {
+        signal->slot(), boost::asio::bind_executor(io_, [&](std::exception_ptr e, int result) {
           error = e;
           status = result;
           signals.cancel();
+          if (deadline) deadline->cancel();
           work.reset();
         })));
 
     io_.restart();
     io_.run();
+    forward.reset();
+    if (timed_out && interrupt_signal() == 0)
+      throw flash::error(errc::timeout, fmt::format("the command did not finish within {} ms",
+                                                    options_.timeout->count()));
     if (error) std::rethrow_exception(error);
     return status;
   }
 
-  void watch_signals(boost::asio::signal_set& signals,
-                     std::shared_ptr<boost::asio::cancellation_signal> cancel, executor_type target) {
-    signals.async_wait([this, &signals, cancel, target](boost::system::error_code ec, int number) {
+  void watch_signals(boost::asio::signal_set& signals) {
+    signals.async_wait([this, &signals](boost::system::error_code ec, int number) {
       if (ec) return;
       if (!detail::record_interrupt(number)) ::_exit(128 + number);
-      // The cancellation slot belongs to the work's executor: emit from there.
-      boost::asio::dispatch(target, [cancel] { cancel->emit(boost::asio::cancellation_type::all); });
-      watch_signals(signals, cancel, target);
+      cancel_.request_cancel();
+      watch_signals(signals);
     });
   }
 
   runtime_options options_;
+  cancellation_source cancel_;
+  flash::metrics metrics_;
+  counting_memory_resource memory_;
+  resource_tracker resources_;
   boost::asio::io_context io_{1};
-  std::optional<boost::asio::thread_pool> pool_;
+  std::unique_ptr<thread_pool> pool_;
 };
 
 }  // namespace flash

@@ -4,6 +4,8 @@
 // The first signal asks the command to stop; a second one ends the process at once with
 // 128 + the signal's number, as a shell reports a process killed by it.
 
+#include <flash/runtime/cancellation.hpp>
+
 #include <atomic>
 #include <csignal>
 #include <unistd.h>
@@ -22,10 +24,11 @@ inline bool record_interrupt(int signal_number) noexcept {
 }
 
 /// Installs async-signal-safe handlers for code that runs no event loop (the blocking model),
-/// and restores the previous ones when it ends.
+/// and restores the previous ones when it ends. A signal marks `target` cancelled.
 class interrupt_handlers {
  public:
-  interrupt_handlers() noexcept {
+  explicit interrupt_handlers(cancellation_state& target) noexcept {
+    current_target().store(&target);
     struct sigaction action {};
     action.sa_handler = &on_signal;
     sigemptyset(&action.sa_mask);
@@ -33,6 +36,7 @@ class interrupt_handlers {
     sigaction(SIGTERM, &action, &previous_term_);
   }
   ~interrupt_handlers() {
+    current_target().store(nullptr);
     sigaction(SIGINT, &previous_int_, nullptr);
     sigaction(SIGTERM, &previous_term_, nullptr);
   }
@@ -40,8 +44,14 @@ class interrupt_handlers {
   interrupt_handlers& operator=(const interrupt_handlers&) = delete;
 
  private:
+  static std::atomic<cancellation_state*>& current_target() noexcept {
+    static std::atomic<cancellation_state*> target{nullptr};
+    return target;
+  }
+
   static void on_signal(int signal_number) noexcept {
     if (!record_interrupt(signal_number)) ::_exit(128 + signal_number);
+    if (auto* target = current_target().load()) target->mark_cancelled();
   }
   struct sigaction previous_int_ {};
   struct sigaction previous_term_ {};

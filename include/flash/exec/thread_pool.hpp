@@ -1,0 +1,584 @@
+#pragma once
+// A work-stealing thread pool for CPU-bound work, usable wherever Asio takes an executor:
+// post, dispatch, defer, co_spawn, strands, bind_executor and any_io_executor.
+//
+// Each worker owns a queue. Work submitted from one of the pool's own threads goes to that
+// thread's queue; work from any other thread goes to a shared injection queue. A worker looks in
+// its own queue (newest first), then in the injection queue, then steals the oldest item of
+// another worker's queue. After a short bounded spin an idle worker sleeps until work arrives.
+//
+// A function that throws does not stop the pool: the worker catches the exception, counts it in
+// statistics::tasks_failed and drops it. (boost::asio::thread_pool lets it escape the worker
+// thread, which ends the program.) Flash chose to keep running because one failing task must not
+// take down every command sharing the pool; work that needs its errors reports them itself, as
+// co_spawn does through its completion handler.
+
+#include <boost/asio/execution/allocator.hpp>
+#include <boost/asio/execution/blocking.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution/mapping.hpp>
+#include <boost/asio/execution/occupancy.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/execution/relationship.hpp>
+#include <boost/asio/execution_context.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace flash {
+
+namespace detail {
+
+// std::hardware_destructive_interference_size is not usable here: GCC 12 warns about it in
+// headers and Clang 14's libstdc++ setup lacks it.
+inline constexpr std::size_t cache_line_size = 64;
+
+// One queued function: an intrusive list node that knows how to run or destroy what it holds.
+class pool_task {
+ public:
+  pool_task(const pool_task&) = delete;
+  pool_task& operator=(const pool_task&) = delete;
+
+  // Both free the node; run() then calls the function.
+  void run() { complete_(this, true); }
+  void destroy() noexcept { complete_(this, false); }
+
+ protected:
+  using complete_fn = void (*)(pool_task*, bool invoke);
+  explicit pool_task(complete_fn complete) noexcept : complete_(complete) {}
+  ~pool_task() = default;
+
+ private:
+  friend class task_queue;
+  pool_task* prev_ = nullptr;
+  pool_task* next_ = nullptr;
+  complete_fn complete_;
+};
+
+template <class Function, class Allocator>
+class pool_task_for final : public pool_task {
+  using node_allocator =
+      typename std::allocator_traits<Allocator>::template rebind_alloc<pool_task_for>;
+  using node_traits = std::allocator_traits<node_allocator>;
+
+ public:
+  template <class F>
+  static pool_task* create(F&& function, const Allocator& allocator) {
+    node_allocator node_alloc(allocator);
+    pool_task_for* node = node_traits::allocate(node_alloc, 1);
+    try {
+      return ::new (static_cast<void*>(node)) pool_task_for(std::forward<F>(function), allocator);
+    } catch (...) {
+      node_traits::deallocate(node_alloc, node, 1);
+      throw;
+    }
+  }
+
+ private:
+  template <class F>
+  pool_task_for(F&& function, const Allocator& allocator)
+      : pool_task(&complete), function_(std::forward<F>(function)), allocator_(allocator) {}
+
+  // The node is freed before the call, as Asio's own operations do, so that the function can
+  // reuse the memory (a coroutine frame or a handler that posts again).
+  static void complete(pool_task* base, bool invoke) {
+    auto* self = static_cast<pool_task_for*>(base);
+    node_allocator node_alloc(self->allocator_);
+    Function function(std::move(self->function_));
+    self->~pool_task_for();
+    node_traits::deallocate(node_alloc, self, 1);
+    if (invoke) function();
+  }
+
+  Function function_;
+  [[no_unique_address]] Allocator allocator_;
+};
+
+// A worker's queue. The owner pushes and pops at the back; thieves take from the front.
+// A mutex-guarded intrusive list for now, with exactly the operations a Chase-Lev deque offers,
+// so it can be replaced without touching the pool.
+class task_queue {
+ public:
+  void push(pool_task* task) {
+    std::lock_guard lock(mutex_);
+    task->next_ = nullptr;
+    task->prev_ = back_;
+    (back_ ? back_->next_ : front_) = task;
+    back_ = task;
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  // The newest task (owner only).
+  pool_task* pop() {
+    if (empty()) return nullptr;
+    std::lock_guard lock(mutex_);
+    pool_task* task = back_;
+    if (task) unlink(task);
+    return task;
+  }
+
+  // The oldest task (any thread).
+  pool_task* steal() {
+    if (empty()) return nullptr;
+    std::lock_guard lock(mutex_);
+    pool_task* task = front_;
+    if (task) unlink(task);
+    return task;
+  }
+
+  // A hint without locking: may be stale by the time the caller acts on it.
+  bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
+
+ private:
+  void unlink(pool_task* task) noexcept {
+    (task->prev_ ? task->prev_->next_ : front_) = task->next_;
+    (task->next_ ? task->next_->prev_ : back_) = task->prev_;
+    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  std::mutex mutex_;
+  pool_task* front_ = nullptr;
+  pool_task* back_ = nullptr;
+  std::atomic<std::size_t> size_{0};
+};
+
+// A counter written by one thread only, so a plain load and store replace the locked RMW.
+class owned_counter {
+ public:
+  void increment() noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+}  // namespace detail
+
+class thread_pool : public boost::asio::execution_context {
+  struct worker;
+
+  static constexpr unsigned blocking_never = 1;
+  static constexpr unsigned relationship_continuation = 2;
+  static constexpr unsigned outstanding_work_tracked = 4;
+
+ public:
+  /// The pool's executor; `Allocator` allocates the queued function objects.
+  template <class Allocator>
+  class basic_executor_type {
+   public:
+    basic_executor_type(const basic_executor_type& other) noexcept
+        : basic_executor_type(other.pool_, other.allocator_, other.bits_) {}
+
+    basic_executor_type(basic_executor_type&& other) noexcept
+        : pool_(other.pool_), allocator_(std::move(other.allocator_)), bits_(other.bits_) {
+      other.bits_ &= ~outstanding_work_tracked;  // the count moves with us
+    }
+
+    ~basic_executor_type() {
+      if (tracked()) pool_->work_finished();
+    }
+
+    basic_executor_type& operator=(const basic_executor_type& other) noexcept {
+      if (this != &other) {
+        if (other.tracked()) other.pool_->work_started();
+        if (tracked()) pool_->work_finished();
+        pool_ = other.pool_;
+        allocator_ = other.allocator_;
+        bits_ = other.bits_;
+      }
+      return *this;
+    }
+
+    basic_executor_type& operator=(basic_executor_type&& other) noexcept {
+      if (this != &other) {
+        if (tracked()) pool_->work_finished();
+        pool_ = other.pool_;
+        allocator_ = std::move(other.allocator_);
+        bits_ = other.bits_;
+        other.bits_ &= ~outstanding_work_tracked;
+      }
+      return *this;
+    }
+
+    /// Runs `f` inline when blocking.possibly and called on one of this pool's threads, else
+    /// queues it.
+    template <class Function>
+    void execute(Function&& f) const {
+      pool_->execute(std::forward<Function>(f), allocator_, bits_);
+    }
+
+    bool running_in_this_thread() const noexcept { return pool_->running_in_this_thread(); }
+
+    friend bool operator==(const basic_executor_type& a, const basic_executor_type& b) noexcept {
+      return a.pool_ == b.pool_ && a.allocator_ == b.allocator_ && a.bits_ == b.bits_;
+    }
+    friend bool operator!=(const basic_executor_type& a, const basic_executor_type& b) noexcept {
+      return !(a == b);
+    }
+
+    // Properties, for boost::asio::query, require and prefer.
+
+    static constexpr boost::asio::execution::mapping_t query(
+        boost::asio::execution::mapping_t) noexcept {
+      return boost::asio::execution::mapping.thread;
+    }
+
+    thread_pool& query(boost::asio::execution::context_t) const noexcept { return *pool_; }
+
+    std::size_t query(boost::asio::execution::occupancy_t) const noexcept { return pool_->size(); }
+
+    constexpr boost::asio::execution::blocking_t query(
+        boost::asio::execution::blocking_t) const noexcept {
+      if (bits_ & blocking_never) return boost::asio::execution::blocking.never;
+      return boost::asio::execution::blocking.possibly;
+    }
+
+    constexpr boost::asio::execution::relationship_t query(
+        boost::asio::execution::relationship_t) const noexcept {
+      if (bits_ & relationship_continuation) return boost::asio::execution::relationship.continuation;
+      return boost::asio::execution::relationship.fork;
+    }
+
+    constexpr boost::asio::execution::outstanding_work_t query(
+        boost::asio::execution::outstanding_work_t) const noexcept {
+      if (tracked()) return boost::asio::execution::outstanding_work.tracked;
+      return boost::asio::execution::outstanding_work.untracked;
+    }
+
+    template <class OtherAllocator>
+    constexpr Allocator query(boost::asio::execution::allocator_t<OtherAllocator>) const noexcept {
+      return allocator_;
+    }
+
+    constexpr Allocator query(boost::asio::execution::allocator_t<void>) const noexcept {
+      return allocator_;
+    }
+
+    basic_executor_type require(boost::asio::execution::blocking_t::possibly_t) const noexcept {
+      return {pool_, allocator_, bits_ & ~blocking_never};
+    }
+
+    basic_executor_type require(boost::asio::execution::blocking_t::never_t) const noexcept {
+      return {pool_, allocator_, bits_ | blocking_never};
+    }
+
+    basic_executor_type require(boost::asio::execution::relationship_t::fork_t) const noexcept {
+      return {pool_, allocator_, bits_ & ~relationship_continuation};
+    }
+
+    basic_executor_type require(
+        boost::asio::execution::relationship_t::continuation_t) const noexcept {
+      return {pool_, allocator_, bits_ | relationship_continuation};
+    }
+
+    basic_executor_type require(
+        boost::asio::execution::outstanding_work_t::tracked_t) const noexcept {
+      return {pool_, allocator_, bits_ | outstanding_work_tracked};
+    }
+
+    basic_executor_type require(
+        boost::asio::execution::outstanding_work_t::untracked_t) const noexcept {
+      return {pool_, allocator_, bits_ & ~outstanding_work_tracked};
+    }
+
+    template <class OtherAllocator>
+    basic_executor_type<OtherAllocator> require(
+        boost::asio::execution::allocator_t<OtherAllocator> a) const noexcept {
+      return {pool_, a.value(), bits_};
+    }
+
+    basic_executor_type<std::allocator<void>> require(
+        boost::asio::execution::allocator_t<void>) const noexcept {
+      return {pool_, std::allocator<void>(), bits_};
+    }
+
+   private:
+    friend class thread_pool;
+    template <class>
+    friend class basic_executor_type;
+
+    basic_executor_type(thread_pool* pool, const Allocator& allocator, unsigned bits) noexcept
+        : pool_(pool), allocator_(allocator), bits_(bits) {
+      if (tracked()) pool_->work_started();
+    }
+
+    constexpr bool tracked() const noexcept { return (bits_ & outstanding_work_tracked) != 0; }
+
+    thread_pool* pool_;
+    Allocator allocator_;
+    unsigned bits_;
+  };
+
+  using executor_type = basic_executor_type<std::allocator<void>>;
+
+  struct statistics {
+    std::uint64_t tasks_executed = 0;   ///< functions run, queued or inline (including throwing ones)
+    std::uint64_t steal_attempts = 0;   ///< times a worker locked another worker's non-empty queue
+    std::uint64_t steal_successes = 0;  ///< of those, times it came away with a task
+    std::uint64_t tasks_failed = 0;     ///< functions that threw (the exception is dropped)
+  };
+
+  /// Starts `threads` workers; 0 means one per hardware thread.
+  explicit thread_pool(std::size_t threads = 0)
+      : size_(threads != 0 ? threads
+                           : std::max<std::size_t>(1, std::thread::hardware_concurrency())),
+        workers_(std::make_unique<worker[]>(size_)) {
+    try {
+      for (std::size_t i = 0; i < size_; ++i) {
+        workers_[i].pool = this;
+        workers_[i].random = static_cast<std::uint32_t>(i) * 2654435761u + 1;
+        workers_[i].thread = std::thread([this, i] { run_worker(workers_[i]); });
+      }
+    } catch (...) {
+      stop();
+      join();
+      throw;
+    }
+  }
+
+  /// Stops the workers (the functions they are running finish), destroys the queued work without
+  /// running it and joins the threads. Call join() first to run everything that was submitted.
+  ~thread_pool() {
+    stop();
+    join();
+    shutdown();  // the services (strands, ...) destroy the work they hold
+    destroy();
+    drain();
+  }
+
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+
+  executor_type get_executor() noexcept { return {this, std::allocator<void>(), 0}; }
+
+  std::size_t size() const noexcept { return size_; }
+
+  /// Waits until there is no outstanding work (queued or running functions, and executors that
+  /// are outstanding_work.tracked), then stops and joins the workers. Must not be called from one
+  /// of the pool's own threads (throws std::logic_error).
+  void join() {
+    if (running_in_this_thread())
+      throw std::logic_error("flash::thread_pool::join called from one of the pool's threads");
+    std::lock_guard join_lock(join_mutex_);
+    if (joined_) return;
+    {
+      std::unique_lock lock(sleep_mutex_);
+      idle_.wait(lock, [this] {
+        return stopped_.load() || outstanding_.load(std::memory_order_acquire) == 0;
+      });
+      stopped_.store(true);
+    }
+    wake_.notify_all();
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (workers_[i].thread.joinable()) workers_[i].thread.join();
+    }
+    joined_ = true;
+    drain();
+  }
+
+  /// Makes the workers exit once their current function returns, and destroys the queued work
+  /// without running it. Work submitted later is never run either.
+  void stop() {
+    {
+      std::lock_guard lock(sleep_mutex_);
+      stopped_.store(true);
+    }
+    wake_.notify_all();
+    idle_.notify_all();
+    drain();
+  }
+
+  /// Totals over all workers; each is read on its own, so they need not add up mid-run.
+  statistics stats() const noexcept {
+    statistics total;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const worker& w = workers_[i];
+      total.tasks_executed += w.tasks_executed.get();
+      total.steal_attempts += w.steal_attempts.get();
+      total.steal_successes += w.steal_successes.get();
+      total.tasks_failed += w.tasks_failed.get();
+    }
+    return total;
+  }
+
+  bool running_in_this_thread() const noexcept {
+    const worker* self = current_worker();
+    return self != nullptr && self->pool == this;
+  }
+
+ private:
+  static constexpr int spin_rounds = 64;
+  // Every this many lookups a worker takes the oldest work first, so a function that keeps
+  // posting to its own queue (a coroutine yielding, a strand) cannot starve the rest.
+  static constexpr unsigned fairness_interval = 61;
+
+  // The queue is read by thieves; the counters and the owner's state are written by the owner
+  // only, and live on their own cache line so that neither side slows the other down.
+  struct worker {
+    detail::task_queue queue;
+    alignas(detail::cache_line_size) detail::owned_counter tasks_executed;
+    detail::owned_counter steal_attempts;
+    detail::owned_counter steal_successes;
+    detail::owned_counter tasks_failed;
+    std::uint32_t random = 1;
+    unsigned lookups = 0;
+    thread_pool* pool = nullptr;
+    alignas(detail::cache_line_size) std::thread thread;
+  };
+
+  static worker*& current_worker() noexcept {
+    static thread_local worker* current = nullptr;
+    return current;
+  }
+
+  template <class Function, class Allocator>
+  void execute(Function&& f, const Allocator& allocator, unsigned bits) {
+    using function_type = std::decay_t<Function>;
+    worker* self = running_in_this_thread() ? current_worker() : nullptr;
+    if (self && !(bits & blocking_never)) {
+      function_type function(std::forward<Function>(f));
+      invoke(*self, function);
+      return;
+    }
+    enqueue(detail::pool_task_for<function_type, Allocator>::create(std::forward<Function>(f),
+                                                                    allocator),
+            self);
+  }
+
+  template <class Function>
+  static void invoke(worker& self, Function& function) noexcept {
+    try {
+      function();
+    } catch (...) {
+      self.tasks_failed.increment();
+    }
+    self.tasks_executed.increment();
+  }
+
+  void enqueue(detail::pool_task* task, worker* self) {
+    work_started();
+    (self ? self->queue : injected_).push(task);
+    // Pairs with sleep(): either that worker sees queued_ != 0, or we see it among the sleepers.
+    queued_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+      { std::lock_guard lock(sleep_mutex_); }  // a sleeper is now waiting, not about to
+      wake_.notify_one();
+    }
+  }
+
+  void work_started() noexcept { outstanding_.fetch_add(1, std::memory_order_relaxed); }
+
+  void work_finished() noexcept {
+    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      { std::lock_guard lock(sleep_mutex_); }
+      idle_.notify_all();
+    }
+  }
+
+  void run_worker(worker& self) {
+    current_worker() = &self;
+    int idle_rounds = 0;
+    while (!stopped_.load(std::memory_order_acquire)) {
+      if (detail::pool_task* task = find_task(self)) {
+        idle_rounds = 0;
+        if (stopped_.load(std::memory_order_acquire)) {
+          task->destroy();
+        } else {
+          auto run = [task] { task->run(); };
+          invoke(self, run);
+        }
+        work_finished();
+      } else if (++idle_rounds < spin_rounds) {
+        std::this_thread::yield();
+      } else {
+        idle_rounds = 0;
+        sleep();
+      }
+    }
+    current_worker() = nullptr;
+  }
+
+  void sleep() {
+    std::unique_lock lock(sleep_mutex_);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    wake_.wait(lock, [this] { return stopped_.load() || queued_.load() != 0; });
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  detail::pool_task* find_task(worker& self) {
+    detail::pool_task* task = nullptr;
+    if (++self.lookups % fairness_interval == 0) {
+      task = injected_.steal();
+      if (!task) task = self.queue.steal();
+    }
+    if (!task) task = self.queue.pop();
+    if (!task) task = injected_.steal();
+    if (!task) task = steal(self);
+    if (task) queued_.fetch_sub(1, std::memory_order_relaxed);
+    return task;
+  }
+
+  // Tries every other worker once, starting at a random one.
+  detail::pool_task* steal(worker& self) {
+    self.random ^= self.random << 13;  // xorshift32
+    self.random ^= self.random >> 17;
+    self.random ^= self.random << 5;
+    const std::size_t start = self.random % size_;
+    for (std::size_t i = 0; i < size_; ++i) {
+      worker& victim = workers_[(start + i) % size_];
+      if (&victim == &self || victim.queue.empty()) continue;
+      self.steal_attempts.increment();
+      if (detail::pool_task* task = victim.queue.steal()) {
+        self.steal_successes.increment();
+        return task;
+      }
+    }
+    return nullptr;
+  }
+
+  // Destroys all queued work. Destroying a function may submit more, which is destroyed too.
+  void drain() noexcept {
+    for (;;) {
+      detail::pool_task* task = injected_.steal();
+      for (std::size_t i = 0; !task && i < size_; ++i) task = workers_[i].queue.steal();
+      if (!task) return;
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      task->destroy();
+      work_finished();
+    }
+  }
+
+  // Read by every worker all the time, written (almost) never.
+  const std::size_t size_;
+  std::unique_ptr<worker[]> workers_;
+  std::atomic<bool> stopped_{false};
+
+  alignas(detail::cache_line_size) detail::task_queue injected_;  // work from other threads
+
+  alignas(detail::cache_line_size) std::atomic<std::size_t> queued_{0};  // in any queue
+  std::atomic<std::size_t> sleepers_{0};
+  // Queued and running functions plus tracked executors; join() waits for it to reach zero.
+  alignas(detail::cache_line_size) std::atomic<std::size_t> outstanding_{0};
+
+  alignas(detail::cache_line_size) std::mutex sleep_mutex_;
+  std::condition_variable wake_;  // idle workers wait here for work or stop
+  std::condition_variable idle_;  // join() waits here for outstanding_ == 0
+
+  std::mutex join_mutex_;
+  bool joined_ = false;
+};
+
+}  // namespace flash
