@@ -1,7 +1,10 @@
-// hello: the smallest Flash program, with one sync command and one async command.
+// hello: the smallest Flash program, with a command for each execution model.
 //
-//   hello greet NAME [--loud|-l] [--count|-c N]
-//   hello wait --ms N
+//   hello greet NAME [--loud|-l] [--count|-c N]     sync: runs blocking on the main thread
+//   hello wait --ms N                               a stackless coroutine awaiting a timer
+//   hello nap --ms N                                a green thread (asio::spawn) sleeping
+//   hello primes LIMIT                              CPU-bound: counts primes on the pool
+//   hello save FILE [--ms N]                        writes FILE through a temporary, after a wait
 
 #include <flash/flash.hpp>
 
@@ -10,7 +13,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
@@ -28,6 +33,39 @@ flash::awaitable<void> wait(flash::context& ctx) {
   fmt::print("waited {} ms\n", ms);
 }
 
+void nap(flash::context& ctx, flash::yield_context yield) {
+  const int ms = ctx.get<int>("ms");
+  flash::sleep_for(std::chrono::milliseconds(ms), yield);
+  fmt::print("napped {} ms\n", ms);
+}
+
+// Counts the primes below the limit, checking for Ctrl-C as it goes.
+int primes(flash::context& ctx) {
+  const long limit = ctx.get<long>("limit");
+  long count = 0;
+  for (long n = 2; n < limit; ++n) {
+    if (n % 4096 == 0 && ctx.is_cancelled()) return 1;
+    bool prime = true;
+    for (long d = 2; d * d <= n && prime; ++d) prime = n % d != 0;
+    count += prime;
+  }
+  fmt::print("{} primes below {}\n", count, limit);
+  return 0;
+}
+
+// Writes the file through a temporary beside it: interrupted, it leaves nothing behind.
+flash::awaitable<void> save(flash::context& ctx) {
+  const auto& path = ctx.get<std::string>("file");
+  flash::resource_scope scope(&ctx.resources());
+  auto& temporary = scope.create_temporary(path);
+  std::string text = "saved by hello\n";
+  if (::write(temporary.native_handle(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw flash::error(flash::errc::filesystem_error, "writing " + temporary.path().string());
+  co_await flash::sleep_for(std::chrono::milliseconds(ctx.get<int>("ms")));
+  temporary.commit();
+  fmt::print("saved {}\n", path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,9 +77,20 @@ int main(int argc, char** argv) {
                    .option<int>("-c,--count", "How many times to greet",
                                 {.default_value = 1, .env = "HELLO_COUNT", .check = flash::range(1, 100)})
                    .run(greet))
-      .command(flash::cmd<"wait">("Wait without blocking, then say so")
+      .command(flash::cmd<"wait">("Wait without blocking, then say so (a stackless coroutine)")
                    .option<int>("--ms", "How long to wait, in milliseconds",
                                 {.required = true, .check = flash::range(0, 3'600'000)})
                    .run(wait))
+      .command(flash::cmd<"nap">("Sleep on a green thread, then say so")
+                   .option<int>("--ms", "How long to sleep, in milliseconds",
+                                {.required = true, .check = flash::range(0, 3'600'000)})
+                   .run(nap))
+      .command(flash::cmd<"primes">("Count the primes below LIMIT on the thread pool")
+                   .arg<long>("limit", "Count below this number", {.check = flash::range(2L, 1'000'000'000L)})
+                   .run(flash::cpu_bound(primes)))
+      .command(flash::cmd<"save">("Write FILE through a temporary file, after a wait")
+                   .arg<std::string>("file", "The file to write")
+                   .option<int>("--ms", "How long to wait before committing", {.default_value = 0})
+                   .run(save))
       .run(argc, argv);
 }

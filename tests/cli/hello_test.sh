@@ -43,6 +43,33 @@ expect out_of_range 2 "--count: Value 0 not in range 1 to 100" -- "$hello" greet
 expect missing_required 2 "--ms is required" -- "$hello" wait
 expect bad_model 2 "FLASH_MODEL=fast is not an execution model" -- env FLASH_MODEL=fast "$hello" greet Ada
 
+expect nap 0 "napped 5 ms" -- "$hello" nap --ms 5
+expect primes 0 "25 primes below 100" -- "$hello" primes 100
+expect primes_blocking 0 "168 primes below 1000" -- env FLASH_MODEL=blocking "$hello" primes 1000
+expect metrics_text 0 "Async Performance Report:" -- "$hello" --metrics wait --ms 1
+expect metrics_json 0 '{"tasks_spawned":' -- env FLASH_METRICS=json "$hello" wait --ms 1
+expect metrics_bad 2 "--metrics" -- "$hello" --metrics=xml wait --ms 1
+
+work=$(mktemp -d)
+expect save 0 "saved $work/out.txt" -- "$hello" save "$work/out.txt"
+expect save_content 0 "saved by hello" -- cat "$work/out.txt"
+expect save_missing_dir 1 "hello save: error: creating a temporary file for $work/no/such/dir/out.txt: No such file or directory" -- "$hello" save "$work/no/such/dir/out.txt"
+
+# Ctrl-C in the middle of a save: exit 130, and neither the file nor a temporary is left.
+"$hello" save "$work/interrupted.txt" --ms 10000 >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -INT $pid
+wait $pid
+status=$?
+leftovers=$(ls -A "$work" | grep -v '^out.txt$' || true)
+if [[ $status -ne 130 || -n $leftovers ]]; then
+  echo "FAIL interrupted save: exit $status, left: $leftovers"; failures=$((failures + 1))
+else
+  passes=$((passes + 1))
+fi
+rm -rf "$work"
+
 # Ctrl-C and SIGTERM cancel the running wait: 130 and 143, promptly.
 for model in stackless green_thread thread_pool; do
   for signal in INT:130 TERM:143; do

@@ -197,3 +197,74 @@ TEST_CASE("a blocking handler sees Ctrl-C through is_cancelled and the run exits
   auto next = flash::cli("app").command(flash::cmd<"ok">().run([](flash::context& ctx) { return ctx.is_cancelled() ? 1 : 0; }));
   CHECK(run_cli(next, {"ok"}).status == 0);
 }
+
+TEST_CASE("a command's timeout cancels it and fails it with a timeout error", "[dispatch][timeout]") {
+  bool cancelled = false;
+  auto app = flash::cli("app").command(flash::cmd<"slow">()
+                                           .timeout(20ms)
+                                           .run([&](flash::context& ctx) -> flash::awaitable<void> {
+                                             try {
+                                               co_await flash::sleep_for(10s);
+                                             } catch (...) {
+                                               cancelled = ctx.is_cancelled();
+                                               throw;
+                                             }
+                                           }));
+  auto start = std::chrono::steady_clock::now();
+  auto result = run_cli(app, {"slow"});
+  CHECK(result.status == 1);
+  CHECK(result.err == "app slow: error: the command did not finish within 20 ms: timed out\n");
+  CHECK(cancelled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("the context's task groups keep to the command's max_concurrency and count in its metrics",
+          "[dispatch][task_group]") {
+  int running = 0, peak = 0;
+  auto app = flash::cli("app").command(
+      flash::cmd<"fan">().max_concurrency(3).run([&](flash::context& ctx) -> flash::awaitable<void> {
+        auto child = [&]() -> flash::awaitable<void> {
+          peak = std::max(peak, ++running);
+          co_await flash::sleep_for(1ms);
+          --running;
+        };
+        auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+          for (int i = 0; i < 12; ++i) group.spawn(child());
+          co_return;
+        };
+        co_await ctx.with_task_group(body);
+        CHECK(ctx.metrics().snapshot().tasks_completed == 12);
+      }));
+  auto result = run_cli(app, {"--metrics=json", "fan"});
+  CHECK(result.status == 0);
+  CHECK(peak == 3);
+  CHECK_THAT(result.err, Catch::StartsWith("{\"tasks_spawned\":12,\"tasks_completed\":12,\"tasks_cancelled\":0,"));
+  CHECK_THAT(result.err, Catch::Contains("\"peak_concurrency\":3"));
+}
+
+TEST_CASE("ctx.offload runs CPU work on the pool and resumes on the handler's thread", "[dispatch][offload]") {
+  std::thread::id resumed_on, worked_on;
+  auto app = flash::cli("app").command(flash::cmd<"sum">().run([&](flash::context& ctx) -> flash::awaitable<int> {
+    long total = co_await ctx.offload([&] {
+      worked_on = std::this_thread::get_id();
+      long sum = 0;
+      for (long i = 1; i <= 1000; ++i) sum += i;
+      return sum;
+    });
+    resumed_on = std::this_thread::get_id();
+    co_return total == 500500 ? 0 : 1;
+  }));
+  CHECK(run_cli(app, {"sum"}).status == 0);
+  CHECK(resumed_on == std::this_thread::get_id());
+  CHECK(worked_on != std::this_thread::get_id());
+}
+
+TEST_CASE("a command's memory limit fails allocations with resource_exhausted", "[dispatch][memory]") {
+  auto app = flash::cli("app").command(flash::cmd<"hog">().memory_limit(1 << 20).run([](flash::context& ctx) {
+    std::pmr::vector<char> small(1000, 'x', ctx.memory());
+    std::pmr::vector<char> big(std::size_t{8} << 20, 'x', ctx.memory());
+  }));
+  auto result = run_cli(app, {"hog"});
+  CHECK(result.status == 1);
+  CHECK_THAT(result.err, Catch::Contains("memory limit") && Catch::Contains("resource exhausted"));
+}

@@ -24,8 +24,9 @@ TEST_CASE("metrics: exact counts after a known workload on several threads", "[m
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&] {
       for (int i = 0; i < per_thread; ++i) {
+        metrics.task_spawned();
         metrics.task_started();
-        metrics.task_finished(std::chrono::microseconds(10), i % 10 == 0);
+        metrics.task_finished(std::chrono::microseconds(10), i % 10 == 0, true);
         metrics.memory_allocated(64);
         metrics.memory_released(64);
       }

@@ -45,8 +45,8 @@ struct runtime_options {
   std::size_t pool_threads = 0;                ///< 0: one per hardware thread
   std::size_t green_stack_size = 128 * 1024;   ///< bytes of stack for each green thread
   std::size_t max_concurrency = 10;            ///< children a context's task groups run at once
-  std::optional<std::chrono::milliseconds> timeout;  ///< for the whole command
-  std::optional<std::size_t> memory_limit;     ///< bytes the context's allocator may hand out
+  std::optional<std::chrono::milliseconds> timeout{};  ///< for the whole command
+  std::optional<std::size_t> memory_limit{};   ///< bytes the context's allocator may hand out
 };
 
 class runtime {

@@ -70,22 +70,23 @@ struct metrics_snapshot {
 
 class metrics final : public task_observer {
  public:
+  void task_spawned() noexcept override { spawned_.add(); }
+
   void task_started() noexcept override {
-    spawned_.add();
-    running_.add();
-    peak_concurrency_.raise_to(running_.load());
+    // fetch_add's result, not a second load: concurrent starts must not both miss the peak.
+    const auto now_running = running_.value.fetch_add(1, std::memory_order_relaxed) + 1;
+    peak_concurrency_.raise_to(now_running);
   }
 
   /// A task that ended cancelled counts as cancelled, not completed.
-  void task_finished(std::chrono::nanoseconds duration, bool cancelled) noexcept override {
-    running_.sub();
+  void task_finished(std::chrono::nanoseconds duration, bool cancelled, bool started) noexcept override {
+    if (started) running_.sub();
     (cancelled ? cancelled_ : completed_).add();
     total_duration_ns_.add(static_cast<std::uint64_t>(duration.count()));
   }
 
   void memory_allocated(std::size_t bytes) noexcept {
-    memory_current_.add(bytes);
-    memory_peak_.raise_to(memory_current_.load());
+    memory_peak_.raise_to(memory_current_.value.fetch_add(bytes, std::memory_order_relaxed) + bytes);
   }
   void memory_released(std::size_t bytes) noexcept { memory_current_.sub(bytes); }
 

@@ -55,8 +55,12 @@ struct task_group_options {
 /// Counts what task groups do; flash::metrics implements it (see runtime/metrics.hpp).
 class task_observer {
  public:
+  /// A child was spawned; it may wait for a place under the group's concurrency limit.
+  virtual void task_spawned() noexcept = 0;
+  /// The child got its place and runs.
   virtual void task_started() noexcept = 0;
-  virtual void task_finished(std::chrono::nanoseconds duration, bool cancelled) noexcept = 0;
+  /// The child ended; `started` says whether it had begun to run.
+  virtual void task_finished(std::chrono::nanoseconds duration, bool cancelled, bool started) noexcept = 0;
 
  protected:
   ~task_observer() = default;
@@ -238,12 +242,14 @@ class task_group {
   }
 
   static awaitable<void> guarded(std::shared_ptr<detail::task_group_state> state,
-                                 awaitable<void> child) {
+                                 awaitable<void> child, std::shared_ptr<bool> started) {
     std::optional<semaphore_permit> permit;
     if (semaphore* limiter = state->limiter()) {
       co_await limiter->acquire();
       permit.emplace(*limiter);
     }
+    *started = true;
+    if (task_observer* observer = state->observer()) observer->task_started();
     co_await std::move(child);
   }
 
@@ -254,16 +260,17 @@ class task_group {
     auto registration = std::make_shared<cancellation_registration>();
     state->child_started();
     task_observer* observer = state->observer();
-    if (observer) observer->task_started();
-    auto started_at = std::chrono::steady_clock::now();
+    if (observer) observer->task_spawned();
+    auto spawned_at = std::chrono::steady_clock::now();
+    auto started = std::make_shared<bool>(false);
     boost::asio::co_spawn(
-        executor, guarded(state, std::move(child)),
+        executor, guarded(state, std::move(child), started),
         boost::asio::bind_cancellation_slot(
-            signal->slot(), [state, signal, registration, observer, started_at](std::exception_ptr error) {
+            signal->slot(), [state, signal, registration, observer, spawned_at, started](std::exception_ptr error) {
               registration->reset();
               if (observer)
-                observer->task_finished(std::chrono::steady_clock::now() - started_at,
-                                        is_cancellation(error));
+                observer->task_finished(std::chrono::steady_clock::now() - spawned_at,
+                                        is_cancellation(error), *started);
               state->child_finished(error);
             }));
     *registration = state->token().on_cancel([executor, signal] {
