@@ -11,6 +11,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -267,4 +270,24 @@ TEST_CASE("a command's memory limit fails allocations with resource_exhausted", 
   auto result = run_cli(app, {"hog"});
   CHECK(result.status == 1);
   CHECK_THAT(result.err, Catch::Contains("memory limit") && Catch::Contains("resource exhausted"));
+}
+
+TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signals]") {
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // A handler that ignores the first request to stop.
+    auto app = flash::cli("app").command(flash::cmd<"stubborn">().run([](flash::context&) {
+      std::raise(SIGINT);
+      std::raise(SIGINT);
+      ::_exit(42);  // never reached: the second signal ended the process
+    }));
+    const char* argv[] = {"app", "stubborn"};
+    std::ostringstream out, err;
+    ::_exit(app.run(2, argv, out, err));
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
 }

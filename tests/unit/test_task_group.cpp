@@ -32,6 +32,11 @@ flash::awaitable<void> wait_for_cancel(std::atomic<int>& cancelled) {
     throw;
   }
 }
+
+flash::awaitable<int> one_after_a_long_wait(std::atomic<int>& cancelled) {
+  co_await wait_for_cancel(cancelled);
+  co_return 1;
+}
 }  // namespace
 
 TEST_CASE("task group: waits for every child", "[task_group]") {
@@ -191,21 +196,12 @@ TEST_CASE("when_all fails with the first failure", "[when]") {
 
 TEST_CASE("when_any returns the first to finish and cancels the others", "[when]") {
   std::atomic<int> cancelled{0};
-  auto slow = [&]() -> flash::awaitable<int> {
-    try {
-      co_await flash::sleep_for(10s);
-    } catch (...) {
-      ++cancelled;
-      throw;
-    }
-    co_return 1;
-  };
   auto fast = []() -> flash::awaitable<std::string> {
     co_await flash::sleep_for(1ms);
     co_return "fast";
   };
   auto task = [&]() -> flash::awaitable<std::variant<int, std::string>> {
-    co_return co_await flash::when_any(slow(), fast());
+    co_return co_await flash::when_any(one_after_a_long_wait(cancelled), fast());
   };
   auto winner = run_async(task());
   REQUIRE(winner.index() == 1);
@@ -215,16 +211,7 @@ TEST_CASE("when_any returns the first to finish and cancels the others", "[when]
 
 TEST_CASE("with_timeout fails with errc::timeout and cancels the operation", "[when][timeout]") {
   std::atomic<int> cancelled{0};
-  auto slow = [&]() -> flash::awaitable<int> {
-    try {
-      co_await flash::sleep_for(10s);
-    } catch (...) {
-      ++cancelled;
-      throw;
-    }
-    co_return 1;
-  };
-  auto task = [&]() -> flash::awaitable<int> { co_return co_await flash::with_timeout(slow(), 5ms, "slow thing"); };
+  auto task = [&]() -> flash::awaitable<int> { co_return co_await flash::with_timeout(one_after_a_long_wait(cancelled), 5ms, "slow thing"); };
   try {
     run_async(task());
     FAIL("no timeout");

@@ -351,6 +351,7 @@ class thread_pool : public boost::asio::execution_context {
 
   /// Stops the workers (the functions they are running finish), destroys the queued work without
   /// running it and joins the threads. Call join() first to run everything that was submitted.
+  /// Like join(), must not run on one of the pool's own threads.
   ~thread_pool() {
     stop();
     join();
@@ -368,7 +369,8 @@ class thread_pool : public boost::asio::execution_context {
 
   /// Waits until there is no outstanding work (queued or running functions, and executors that
   /// are outstanding_work.tracked), then stops and joins the workers. Must not be called from one
-  /// of the pool's own threads (throws std::logic_error).
+  /// of the pool's own threads (throws std::logic_error). The pool runs nothing afterwards: work
+  /// submitted later is destroyed, unrun, by the destructor.
   void join() {
     if (running_in_this_thread())
       throw std::logic_error("flash::thread_pool::join called from one of the pool's threads");
