@@ -5,3 +5,4 @@ find_package(Threads REQUIRED)
 find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS context)
 find_package(CLI11 2.1 CONFIG REQUIRED)
 find_package(fmt 9 CONFIG REQUIRED)
+find_package(OpenSSL 3)  # optional: only flash::crypto needs it

@@ -1,6 +1,9 @@
 include(CMakePackageConfigHelpers)
 
 install(TARGETS flash EXPORT FlashTargets)
+if(TARGET flash_crypto)
+  install(TARGETS flash_crypto EXPORT FlashTargets)
+endif()
 install(DIRECTORY include/flash DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT FlashTargets NAMESPACE flash:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Flash)
 
