@@ -24,6 +24,7 @@
 #include <flash/exec/model.hpp>
 #include <flash/exec/runtime.hpp>
 #include <flash/exec/sleep.hpp>
+#include <flash/exec/stack_pool.hpp>
 #include <flash/exec/thread_pool.hpp>
 
 #include <flash/dispatch/handler_shape.hpp>
@@ -35,3 +36,5 @@
 #include <flash/cli/exit_code.hpp>
 #include <flash/cli/handler_concepts.hpp>
 #include <flash/cli/validators.hpp>
+
+#include <flash/ui/progress.hpp>

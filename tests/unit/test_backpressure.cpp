@@ -51,6 +51,7 @@ TEST_CASE("semaphore: try_acquire, and a cancelled wait takes no permit", "[sema
 }
 
 TEST_CASE("semaphore: permits released from pool threads reach waiters on the I/O thread", "[semaphore]") {
+  boost::asio::io_context io;  // outlives the pool, whose threads post completions into it
   flash::thread_pool pool(2);
   flash::semaphore sem(2);
   std::atomic<int> done{0};
@@ -63,7 +64,7 @@ TEST_CASE("semaphore: permits released from pool threads reach waiters on the I/
     for (int i = 0; i < 200; ++i) group.spawn(worker());
     co_return;
   };
-  run_async(flash::with_task_group(body));
+  run_async(io, flash::with_task_group(body));
   CHECK(done == 200);
   CHECK(sem.available() == 2);
 }
@@ -122,6 +123,7 @@ TEST_CASE("retry: transient failures are retried, others are not", "[retry]") {
 }
 
 TEST_CASE("offload: the caller resumes on its own thread with the result or the exception", "[offload]") {
+  boost::asio::io_context io;  // outlives the pool, whose threads post completions into it
   flash::thread_pool pool(2);
   const auto main_thread = std::this_thread::get_id();
   auto task = [&]() -> flash::awaitable<bool> {
@@ -136,15 +138,15 @@ TEST_CASE("offload: the caller resumes on its own thread with the result or the 
     CHECK(worker != main_thread);
     co_return std::this_thread::get_id() == main_thread;
   };
-  CHECK(run_async(task()));
+  CHECK(run_async(io, task()));
 
   auto failing = [&]() -> flash::awaitable<void> {
     co_await flash::offload(pool.get_executor(), []() -> int { throw std::runtime_error("cpu on fire"); });
   };
-  CHECK_THROWS_WITH(run_async(failing()), "cpu on fire");
+  CHECK_THROWS_WITH(run_async(io, failing()), "cpu on fire");
 }
 
-TEST_CASE("offload: cancelling queued work removes it; running work sees its token", "[offload]") {
+TEST_CASE("offload: cancelling queued work removes it, and running work sees its token", "[offload]") {
   flash::thread_pool pool(1);
   std::atomic<bool> release_blocker{false};
   std::atomic<bool> queued_ran{false};

@@ -44,7 +44,7 @@ TEST_CASE("metrics: exact counts after a known workload on several threads", "[m
   CHECK(s.memory_peak <= 64 * threads);
 }
 
-TEST_CASE("metrics: task groups report to them; the report and JSON formats", "[metrics]") {
+TEST_CASE("metrics: task groups report to them, in the report and JSON formats", "[metrics]") {
   flash::metrics metrics;
   auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
     for (int i = 0; i < 6; ++i) group.spawn(flash::sleep_for(1ms));
@@ -139,7 +139,7 @@ TEST_CASE("resource scope: a temporary file is removed unless committed", "[reso
   fs::remove_all(dir);
 }
 
-TEST_CASE("resource scope: TCP connections close with the scope; refusal names the host", "[resources][network]") {
+TEST_CASE("resource scope: TCP connections close with the scope and a refusal names the host", "[resources][network]") {
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::address_v4::loopback(), 0});
   const auto port = std::to_string(acceptor.local_endpoint().port());

@@ -50,6 +50,7 @@ TEST_CASE("task group: waits for every child", "[task_group]") {
 }
 
 TEST_CASE("task group: children on every model", "[task_group]") {
+  boost::asio::io_context io;  // outlives the pool, whose threads post completions into it
   flash::thread_pool pool(2);
   std::atomic<int> done{0};
   std::thread::id main_thread = std::this_thread::get_id();
@@ -67,7 +68,7 @@ TEST_CASE("task group: children on every model", "[task_group]") {
     });
     co_return;
   };
-  run_async(flash::with_task_group(body));
+  run_async(io, flash::with_task_group(body));
   CHECK(done == 3);
   CHECK(pool_child_off_main);
 }

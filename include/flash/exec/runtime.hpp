@@ -9,6 +9,7 @@
 #include <flash/exec/awaitable.hpp>
 #include <flash/exec/model.hpp>
 #include <flash/exec/signals.hpp>
+#include <flash/exec/stack_pool.hpp>
 #include <flash/exec/thread_pool.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/memory.hpp>
@@ -29,7 +30,6 @@
 #include <boost/asio/spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/context/fixedsize_stack.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -54,7 +54,7 @@ class runtime {
   using executor_type = boost::asio::any_io_executor;
 
   explicit runtime(runtime_options options = {})
-      : options_(options), memory_(options.memory_limit, &metrics_) {}
+      : options_(options), memory_(options.memory_limit, &metrics_), green_stacks_(options.green_stack_size) {}
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
   ~runtime() {
@@ -104,9 +104,10 @@ class runtime {
           } catch (...) {
             error = std::current_exception();
           }
+          // The exception moves to the I/O thread: no reference to it stays on this one.
           auto home = boost::asio::get_associated_executor(on_done);
-          boost::asio::dispatch(home, [on_done = std::move(on_done), error, status]() mutable {
-            on_done(error, status);
+          boost::asio::dispatch(home, [on_done = std::move(on_done), error = std::move(error), status]() mutable {
+            on_done(std::move(error), status);
           });
         });
       });
@@ -187,9 +188,8 @@ class runtime {
 
   template <class Function, class Handler>
   void spawn_green(executor_type target, Function function, Handler on_done) {
-    boost::asio::spawn(target, std::allocator_arg,
-                       boost::context::fixedsize_stack(options_.green_stack_size),
-                       std::move(function), std::move(on_done));
+    boost::asio::spawn(target, std::allocator_arg, green_stacks_.get_allocator(), std::move(function),
+                       std::move(on_done));
   }
 
   // Starts the work with a completion handler `void(std::exception_ptr, int)` that runs on the
@@ -252,6 +252,7 @@ class runtime {
   flash::metrics metrics_;
   counting_memory_resource memory_;
   resource_tracker resources_;
+  stack_pool green_stacks_;
   boost::asio::io_context io_{1};
   std::unique_ptr<thread_pool> pool_;
 };

@@ -89,7 +89,7 @@ auto async_offload(Executor pool, F function, CompletionToken&& token) {
           } catch (...) {
             error = std::current_exception();
           }
-          post_completion(std::move(*shared->handler), error, std::move(value));
+          post_completion(std::move(*shared->handler), std::move(error), std::move(value));
         });
       },
       token, std::move(function));

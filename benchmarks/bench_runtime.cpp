@@ -1,0 +1,255 @@
+// The execution models against their baselines, in one binary so the ratios come from one run:
+//
+//   cmake --build build --target bench_runtime && build/benchmarks/bench_runtime
+//
+// Each pair is named baseline/flash; docs/benchmarks.md records the figures.
+
+#include <flash/flash.hpp>
+
+#include <benchmark/benchmark.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#if __has_include(<oneapi/tbb/task_group.h>)
+#include <oneapi/tbb/task_group.h>
+#define FLASH_BENCH_HAS_TBB 1
+#endif
+
+#include <atomic>
+#include <chrono>
+#include <malloc.h>
+
+namespace asio = boost::asio;
+
+namespace {
+
+flash::awaitable<void> nothing() { co_return; }
+
+// --- spawn and complete a stackless task ---------------------------------------------------
+
+void stackless_asio_co_spawn(benchmark::State& state) {
+  asio::io_context io(1);
+  for (auto _ : state) {
+    for (int i = 0; i < 1000; ++i) asio::co_spawn(io, nothing(), asio::detached);
+    io.restart();
+    io.run();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(stackless_asio_co_spawn);
+
+void stackless_flash_task_group(benchmark::State& state) {
+  asio::io_context io(1);
+  for (auto _ : state) {
+    auto body = [](flash::task_group& group) -> flash::awaitable<void> {
+      for (int i = 0; i < 1000; ++i) group.spawn(nothing());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.restart();
+    io.run();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(stackless_flash_task_group);
+
+// --- spawn and complete a green thread ------------------------------------------------------
+
+void green_asio_spawn(benchmark::State& state) {
+  asio::io_context io(1);
+  for (auto _ : state) {
+    for (int i = 0; i < 100; ++i) asio::spawn(io, [](asio::yield_context) {}, asio::detached);
+    io.restart();
+    io.run();
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(green_asio_spawn);
+
+void green_flash_stack_pool(benchmark::State& state) {
+  asio::io_context io(1);
+  flash::stack_pool stacks(128 * 1024);
+  for (auto _ : state) {
+    for (int i = 0; i < 100; ++i)
+      asio::spawn(io, std::allocator_arg, stacks.get_allocator(), [](asio::yield_context) {}, asio::detached);
+    io.restart();
+    io.run();
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(green_flash_stack_pool);
+
+// One switch into the green thread and one back per item.
+void green_switch(benchmark::State& state) {
+  asio::io_context io(1);
+  flash::stack_pool stacks(64 * 1024);
+  std::size_t rounds = 0;
+  bool stop = false;
+  asio::spawn(io, std::allocator_arg, stacks.get_allocator(),
+              [&](asio::yield_context yield) {
+                while (!stop) {
+                  ++rounds;
+                  asio::post(yield);
+                }
+              },
+              asio::detached);
+  for (auto _ : state) io.run_one();
+  stop = true;
+  io.run();
+  state.SetItemsProcessed(static_cast<std::int64_t>(rounds));
+}
+BENCHMARK(green_switch);
+
+// --- small tasks posted from outside the pool ----------------------------------------------
+
+template <class Pool>
+void post_from_outside(benchmark::State& state, Pool& pool) {
+  constexpr int tasks = 10'000;
+  for (auto _ : state) {
+    std::atomic<int> left{tasks};
+    std::atomic<bool> done{false};
+    for (int i = 0; i < tasks; ++i)
+      asio::post(pool, [&] {
+        if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          done.store(true, std::memory_order_release);
+          done.notify_one();
+        }
+      });
+    done.wait(false, std::memory_order_acquire);
+  }
+  state.SetItemsProcessed(state.iterations() * tasks);
+}
+
+void post_asio_thread_pool(benchmark::State& state) {
+  asio::thread_pool pool(2);
+  post_from_outside(state, pool);
+}
+BENCHMARK(post_asio_thread_pool)->UseRealTime();
+
+void post_flash_thread_pool(benchmark::State& state) {
+  flash::thread_pool pool(2);
+  post_from_outside(state, pool);
+}
+BENCHMARK(post_flash_thread_pool)->UseRealTime();
+
+// --- skynet: a tree of 1,000,000 leaf tasks, ten children each, summing the leaves ----------
+
+template <class Executor>
+struct skynet_node {
+  static void run(Executor executor, long number, long size, std::atomic<long>& sum, std::atomic<long>& pending,
+                  std::atomic<bool>& done) {
+    if (size == 1) {
+      sum.fetch_add(number, std::memory_order_relaxed);
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        done.store(true, std::memory_order_release);
+        done.notify_one();
+      }
+      return;
+    }
+    const long child = size / 10;
+    pending.fetch_add(9, std::memory_order_relaxed);  // ten children replace this node
+    for (long i = 0; i < 10; ++i)
+      asio::post(executor, [=, &sum, &pending, &done] {
+        run(executor, number + i * child, child, sum, pending, done);
+      });
+  }
+};
+
+template <class Pool>
+void skynet(benchmark::State& state, Pool& pool) {
+  for (auto _ : state) {
+    std::atomic<long> sum{0}, pending{1};
+    std::atomic<bool> done{false};
+    auto executor = pool.get_executor();
+    skynet_node<decltype(executor)>::run(executor, 0, 1'000'000, sum, pending, done);
+    done.wait(false, std::memory_order_acquire);
+    if (sum.load() != 499'999'500'000L) state.SkipWithError("wrong sum");
+  }
+}
+
+void skynet_asio_thread_pool(benchmark::State& state) {
+  asio::thread_pool pool(2);
+  skynet(state, pool);
+}
+BENCHMARK(skynet_asio_thread_pool)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void skynet_flash_thread_pool(benchmark::State& state) {
+  flash::thread_pool pool(2);
+  skynet(state, pool);
+}
+BENCHMARK(skynet_flash_thread_pool)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+#ifdef FLASH_BENCH_HAS_TBB
+long skynet_tbb_node(long number, long size) {
+  if (size == 1) return number;
+  long sums[10];
+  oneapi::tbb::task_group group;
+  const long child = size / 10;
+  for (long i = 0; i < 10; ++i) group.run([&, i] { sums[i] = skynet_tbb_node(number + i * child, child); });
+  group.wait();
+  long total = 0;
+  for (long s : sums) total += s;
+  return total;
+}
+
+void skynet_tbb_task_group(benchmark::State& state) {
+  for (auto _ : state)
+    if (skynet_tbb_node(0, 1'000'000) != 499'999'500'000L) state.SkipWithError("wrong sum");
+}
+BENCHMARK(skynet_tbb_task_group)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+
+// --- memory of idle stackless tasks, each awaiting a timer ---------------------------------
+
+flash::awaitable<void> idle_on_timer(asio::steady_timer& timer) {
+  try {
+    co_await timer.async_wait(asio::use_awaitable);
+  } catch (...) {
+  }
+}
+
+void idle_task_memory(benchmark::State& state) {
+  constexpr int tasks = 100'000;
+  for (auto _ : state) {
+    asio::io_context io(1);
+    asio::steady_timer timer(io, std::chrono::hours(1));
+    const auto before = mallinfo2().uordblks;
+    for (int i = 0; i < tasks; ++i) asio::co_spawn(io, idle_on_timer(timer), asio::detached);
+    io.poll();  // every task is now suspended on the timer
+    const auto after = mallinfo2().uordblks;
+    state.counters["bytes_per_task"] = static_cast<double>(after - before) / tasks;
+    timer.cancel();
+    io.run();
+  }
+}
+BENCHMARK(idle_task_memory)->Iterations(3)->Unit(benchmark::kMillisecond);
+
+// --- cancelling 10,000 suspended tasks ------------------------------------------------------
+
+void cancel_suspended_tasks(benchmark::State& state) {
+  constexpr int tasks = 10'000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    asio::io_context io(1);
+    flash::task_group* group_seen = nullptr;
+    auto sleeper = []() -> flash::awaitable<void> { co_await flash::sleep_for(std::chrono::hours(1)); };
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      group_seen = &group;
+      for (int i = 0; i < tasks; ++i) group.spawn(sleeper());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.poll();  // all suspended
+    state.ResumeTiming();
+    group_seen->cancel();
+    io.run();  // until every task has finished
+  }
+  state.SetItemsProcessed(state.iterations() * tasks);
+}
+BENCHMARK(cancel_suspended_tasks)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
