@@ -5,6 +5,17 @@ hello=$1
 failures=0
 passes=0
 
+# Waits (up to 20 s) until process $1 handles SIGINT, so that a signal sent next is not lost to
+# a slow start (sanitizer builds on a loaded machine start slowly).
+wait_until_handling_sigint() {
+  local pid=$1 mask
+  for _ in $(seq 200); do
+    mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return
+    [[ -n $mask ]] && (( (16#$mask & 2) != 0 )) && return
+    sleep 0.1
+  done
+}
+
 # expect NAME EXPECTED_STATUS PATTERN_IN_OUTPUT -- COMMAND...
 expect() {
   local name=$1 status=$2 pattern=$3
@@ -58,7 +69,7 @@ expect save_missing_dir 1 "hello save: error: creating a temporary file for $wor
 # Ctrl-C in the middle of a save: exit 130, and neither the file nor a temporary is left.
 "$hello" save "$work/interrupted.txt" --ms 10000 >/dev/null 2>&1 &
 pid=$!
-sleep 0.3
+wait_until_handling_sigint $pid
 kill -INT $pid
 wait $pid
 status=$?
@@ -75,7 +86,7 @@ for model in stackless green_thread thread_pool; do
   for signal in INT:130 TERM:143; do
     FLASH_MODEL=$model "$hello" wait --ms 10000 >/dev/null 2>&1 &
     pid=$!
-    sleep 0.3
+    wait_until_handling_sigint $pid
     start=$(date +%s)
     kill -"${signal%%:*}" $pid
     wait $pid

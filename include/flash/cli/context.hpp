@@ -50,8 +50,12 @@ class context {
 
   // --- the async context -----------------------------------------------------------------
 
-  /// The executor the handler runs on; spawn more work onto it.
-  const executor_type& executor() const noexcept { return executor_; }
+  /// The executor the handler runs on; spawn more work onto it. (A blocking handler gets the
+  /// I/O context's, created when first asked for.)
+  const executor_type& executor() const {
+    if (executor_ == nullptr) executor_ = runtime_->io_context().get_executor();
+    return executor_;
+  }
 
   /// The work-stealing pool, for CPU-bound work.
   thread_pool& pool() const { return runtime_->pool(); }
@@ -95,7 +99,7 @@ class context {
   }
 
   std::vector<const values*> scopes_;
-  executor_type executor_;
+  mutable executor_type executor_;
   runtime* runtime_;
 };
 

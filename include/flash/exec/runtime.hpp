@@ -61,7 +61,11 @@ class runtime {
     if (pool_) pool_->join();
   }
 
-  boost::asio::io_context& io_context() noexcept { return io_; }
+  /// The I/O context, created on first use: a blocking command never pays for one.
+  boost::asio::io_context& io_context() {
+    if (!io_) io_.emplace(1);
+    return *io_;
+  }
 
   thread_pool& pool() {
     if (!pool_) pool_ = std::make_unique<thread_pool>(options_.pool_threads);
@@ -91,7 +95,7 @@ class runtime {
   int run_sync(execution_model model, Body& body) {
     if (model == execution_model::blocking) {
       detail::interrupt_handlers handlers(cancel_.state());
-      return body(executor_type(io_.get_executor()));
+      return body(executor_type());  // the context creates the I/O context if it is asked for
     }
     auto target = executor_for(model);
     if (model == execution_model::thread_pool) {
@@ -156,7 +160,7 @@ class runtime {
   executor_type executor_for(execution_model model) {
     // Coroutines on the pool run in a strand: cancellation must be delivered where they run.
     if (model == execution_model::thread_pool) return boost::asio::make_strand(pool().get_executor());
-    return io_.get_executor();
+    return io_context().get_executor();
   }
 
   template <class Body>
@@ -198,7 +202,8 @@ class runtime {
   int drive(executor_type target, Start start) {
     std::exception_ptr error;
     int status = 0;
-    auto work = boost::asio::make_work_guard(io_);
+    auto& io = io_context();
+    auto work = boost::asio::make_work_guard(io);
     auto signal = std::make_shared<boost::asio::cancellation_signal>();
     // The root token reaches the handler through its Asio cancellation slot, emitted where the
     // handler runs.
@@ -206,12 +211,12 @@ class runtime {
       boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
     });
 
-    boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     watch_signals(signals);
     std::optional<boost::asio::steady_timer> deadline;
     bool timed_out = false;
     if (options_.timeout) {
-      deadline.emplace(io_, *options_.timeout);
+      deadline.emplace(io, *options_.timeout);
       deadline->async_wait([this, &timed_out](boost::system::error_code ec) {
         if (ec) return;
         timed_out = true;
@@ -220,7 +225,7 @@ class runtime {
     }
 
     start(boost::asio::bind_cancellation_slot(
-        signal->slot(), boost::asio::bind_executor(io_, [&](std::exception_ptr e, int result) {
+        signal->slot(), boost::asio::bind_executor(io, [&](std::exception_ptr e, int result) {
           error = e;
           status = result;
           signals.cancel();
@@ -228,8 +233,8 @@ class runtime {
           work.reset();
         })));
 
-    io_.restart();
-    io_.run();
+    io.restart();
+    io.run();
     forward.reset();
     if (timed_out && interrupt_signal() == 0)
       throw flash::error(errc::timeout, fmt::format("the command did not finish within {} ms",
@@ -253,7 +258,7 @@ class runtime {
   counting_memory_resource memory_;
   resource_tracker resources_;
   stack_pool green_stacks_;
-  boost::asio::io_context io_{1};
+  std::optional<boost::asio::io_context> io_;
   std::unique_ptr<thread_pool> pool_;
 };
 
