@@ -1,0 +1,114 @@
+#!/bin/bash
+# flash-wc against GNU wc: the same output byte for byte, the same messages and exit codes.
+set -u
+flash_wc=$(realpath "$1")
+failures=0
+passes=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+
+# same NAME [ARGS...]: stdout, stderr (with the program's name) and exit code equal wc's.
+# The standard input comes from $stdin_file if set, else from /dev/null.
+same() {
+  local name=$1
+  shift
+  local input=${stdin_file:-/dev/null}
+  (cd "$work" && wc "$@" <"$input" >expected.out 2>expected.err)
+  local expected_status=$?
+  (cd "$work" && "$flash_wc" "$@" <"$input" >actual.out 2>actual.err)
+  local actual_status=$?
+  sed -i 's/^wc: /flash-wc: /' "$work/expected.err"
+  if [[ $actual_status -ne $expected_status ]]; then
+    fail "$name: exit $actual_status, wc exits $expected_status"
+  elif ! cmp -s "$work/expected.out" "$work/actual.out"; then
+    fail "$name: output differs from wc's:"; diff "$work/expected.out" "$work/actual.out" | head -10
+  elif ! cmp -s "$work/expected.err" "$work/actual.err"; then
+    fail "$name: messages differ from wc's:"; diff "$work/expected.err" "$work/actual.err" | head -10
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+# same_pipe NAME FILE [ARGS...]: as same, with FILE piped into both.
+same_pipe() {
+  local name=$1 file=$2
+  shift 2
+  local expected actual
+  expected=$(cd "$work" && cat "$file" | wc "$@")
+  actual=$(cd "$work" && cat "$file" | "$flash_wc" "$@")
+  if [[ "$expected" != "$actual" ]]; then
+    fail "$name: '$actual' from a pipe, wc says '$expected'"
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+# Generated data: text, a last line without newline, an empty file, binary bytes, UTF-8 text
+# with spaces wc knows (no-break spaces) across the 256 KiB chunks, and many small files.
+awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "line %d has\tsome  words, and\r\n", i }' >"$work/text"
+printf 'first line\nlast line without newline' >"$work/no-newline"
+: >"$work/empty"
+LC_ALL=C awk 'BEGIN { srand(42); for (i = 0; i < 300000; i++) printf "%c", int(rand() * 256) }' >"$work/binary"
+awk 'BEGIN { for (i = 0; i < 60000; i++) printf "café\xc2\xa0déjà vu\xe2\x80\x83x\xc3 %d\n", i }' >"$work/utf8"
+mkdir "$work/many" "$work/dir"
+for i in $(seq 1 40); do seq 1 $((i * 37)) >"$work/many/f$i"; done
+
+for locale in C C.UTF-8; do
+  export LC_ALL=$locale
+  same "one file ($locale)" text
+  same "several files and a total ($locale)" text no-newline empty binary
+  same "no final newline ($locale)" no-newline
+  same "empty file ($locale)" empty
+  same "binary data ($locale)" binary
+  same "binary data, words ($locale)" -w binary
+  same "UTF-8 text across chunks ($locale)" utf8
+  same "UTF-8 words ($locale)" -w utf8 text
+done
+export LC_ALL=C.UTF-8
+
+for options in -l -w -c -lw -lc -wc -lwc -cl "-l -c"; do
+  # shellcheck disable=SC2086
+  same "options $options" $options text no-newline
+  # shellcheck disable=SC2086
+  same "options $options, one file" $options no-newline
+done
+# shellcheck disable=SC2046
+same "forty files in order" $(cd "$work" && ls many/* | sort -V)
+same "long options" --lines --words --bytes text
+
+stdin_file=$work/text same "standard input from a file"
+stdin_file=$work/text same "standard input named -" -
+stdin_file=$work/text same "standard input between files" empty - no-newline
+stdin_file=$work/text same "standard input twice" -l - -
+stdin_file=$work/text same "bytes of standard input twice" -c - -
+stdin_file=$work/text same "one count of standard input" -l
+same_pipe "standard input from a pipe" text
+same_pipe "standard input from a pipe, lines" text -l
+same_pipe "a pipe named -" text - empty
+same "/dev/null" /dev/null
+same "/dev/null and a file" /dev/null text
+
+same "missing file" missing
+same "missing file among others" text missing no-newline
+same "only missing files" missing other-missing
+same "a directory" dir
+same "a directory among files" text dir
+
+# Usage errors exit with 2 (wc says 1); --help with 0.
+"$flash_wc" --bogus >/dev/null 2>"$work/err"
+status=$?
+if [[ $status -ne 2 ]] || ! grep -q "unknown option '--bogus'" "$work/err"; then
+  fail "usage error: exit $status, $(cat "$work/err")"
+else
+  passes=$((passes + 1))
+fi
+if ! "$flash_wc" --help | grep -q "Usage: flash-wc \[OPTIONS\] \[FILE...\]"; then
+  fail "--help"
+else
+  passes=$((passes + 1))
+fi
+
+echo "$passes passed, $failures failed"
+[[ $failures -eq 0 ]]
