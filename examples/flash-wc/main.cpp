@@ -5,7 +5,6 @@
 
 #include <flash/flash.hpp>
 #include <flash/ops/buffer_pool.hpp>
-#include <flash/ops/file.hpp>
 #include <flash/ops/stream.hpp>
 #include <flash/ui/progress.hpp>
 
@@ -300,9 +299,12 @@ flash::awaitable<int> count(flash::context& ctx) {
     for (std::size_t i = index + 1; i < inputs.size(); ++i)
       if (inputs[i].is_stdin) co_await count_one(i);
   };
-  std::string what = "counting";
-  co_await flash::detail::for_each_index(order.size(), concurrency, &ctx.metrics(), ctx.token(), item,
-                                         std::move(what));
+  // At most ctx.max_concurrency() inputs are read at once; each is a task in the metrics.
+  auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+    for (std::size_t k = 0; k < order.size(); ++k) group.spawn(item(k));
+    co_return;
+  };
+  co_await ctx.with_task_group(body);
   bar.finish();
   print_ready();
   if (inputs.size() > 1) fmt::print("{}", format_counts(total, shown, width, "total"));

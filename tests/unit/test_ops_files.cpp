@@ -112,9 +112,15 @@ void require_same_tree(const fs::path& a, const fs::path& b) {
   }
 }
 
+// The I/O context outlives the pool, whose threads post completions into it.
 struct pool_fixture {
+  boost::asio::io_context io;
   flash::thread_pool pool{2};
   boost::asio::any_io_executor executor() { return pool.get_executor(); }
+  template <class T>
+  T run(flash::awaitable<T> task) {
+    return run_async(io, std::move(task));
+  }
 };
 
 }  // namespace
@@ -224,7 +230,7 @@ TEST_CASE("read_files returns each file's contents or why it failed, in order", 
   fs::create_directory(dir / "sub");
   pool_fixture pool;
   std::vector<fs::path> paths{dir / "a", dir / "missing", dir / "sub", dir / "b"};
-  auto results = run_async(flash::read_files(pool.executor(), paths));
+  auto results = pool.run(flash::read_files(pool.executor(), paths));
   REQUIRE(results.size() == 4);
   CHECK(results[0].ok());
   CHECK(results[0].value() == "alpha");
@@ -255,7 +261,7 @@ TEST_CASE("read_files reports a file it may not read", "[ops][file]") {
   write_file(dir / "secret", "x");
   fs::permissions(dir / "secret", fs::perms::none);
   pool_fixture pool;
-  auto results = run_async(flash::read_files(pool.executor(), {dir / "secret"}));
+  auto results = pool.run(flash::read_files(pool.executor(), {dir / "secret"}));
   CHECK(results[0].reason() == "Permission denied");
 }
 
@@ -279,7 +285,7 @@ TEST_CASE("for_each_file keeps to its concurrency limit and counts each file as 
     --running;
     return size;
   };
-  auto results = run_async(flash::for_each_file(pool.executor(), paths, size_of,
+  auto results = pool.run(flash::for_each_file(pool.executor(), paths, size_of,
                                                 {.max_concurrency = 3, .observer = &metrics}));
   REQUIRE(results.size() == 40);
   for (std::size_t i = 0; i < results.size(); ++i) CHECK(results[i].value() == i);
@@ -298,7 +304,7 @@ TEST_CASE("for_each_file with fail_fast throws the first failure, naming the fil
     if (!fs::exists(path)) throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory));
   };
   try {
-    run_async(flash::for_each_file(pool.executor(), {dir / "a", dir / "gone"}, touch,
+    pool.run(flash::for_each_file(pool.executor(), {dir / "a", dir / "gone"}, touch,
                                    {.max_concurrency = 1, .fail_fast = true}));
     FAIL("fail_fast should throw");
   } catch (const flash::error& e) {
@@ -306,7 +312,7 @@ TEST_CASE("for_each_file with fail_fast throws the first failure, naming the fil
     CHECK(std::string(e.what()) == (dir / "gone").string() + ": No such file or directory");
   }
   // Without it, a void function gives monostate values and the failure in its place.
-  auto results = run_async(flash::for_each_file(pool.executor(), {dir / "gone", dir / "a"}, touch));
+  auto results = pool.run(flash::for_each_file(pool.executor(), {dir / "gone", dir / "a"}, touch));
   CHECK_FALSE(results[0]);
   CHECK(results[1]);
 }
@@ -446,7 +452,7 @@ TEST_CASE("a cancelled copy leaves no destination, no temporary and no descripto
 
   SECTION("by cancelling the coroutine that awaits it") {
     pool_fixture pool;
-    boost::asio::io_context io;
+    auto& io = pool.io;
     boost::asio::cancellation_signal signal;
     std::promise<void> emitted;
     auto emitted_future = emitted.get_future();
@@ -506,7 +512,7 @@ TEST_CASE("copy_tree copies a tree: directories, files, modes and symbolic links
   make_tree(dir / "source");
   pool_fixture pool;
   flash::metrics metrics;
-  auto result = run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy",
+  auto result = pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy",
                                            {.file = {.chunk_size = chunk}, .max_concurrency = 4, .observer = &metrics}));
   CHECK(result.ok());
   CHECK(result.files == 35);
@@ -519,7 +525,7 @@ TEST_CASE("copy_tree copies a tree: directories, files, modes and symbolic links
 
   // Again over the copy: files and links are replaced, nothing is duplicated.
   write_file(dir / "copy" / "top.txt", "changed");
-  auto again = run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy"));
+  auto again = pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy"));
   CHECK(again.ok());
   CHECK(again.directories == 0);
   require_same_tree(dir / "source", dir / "copy");
@@ -531,7 +537,7 @@ TEST_CASE("copy_tree collects per-file failures and copies the rest", "[ops][cop
   fs::create_directories(dir / "copy");
   write_file(dir / "copy" / "a", "a file where the source has a directory");
   pool_fixture pool;
-  auto result = run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy"));
+  auto result = pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy"));
   REQUIRE(result.failures.size() == 1);
   const auto& failure = result.failures.front();
   CHECK(failure.destination() == dir / "copy" / "a");
@@ -541,12 +547,12 @@ TEST_CASE("copy_tree collects per-file failures and copies the rest", "[ops][cop
   CHECK(fs::is_symlink(dir / "copy" / "link-to-one"));
 
   try {
-    run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy2", {.fail_fast = true}));
+    pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy2", {.fail_fast = true}));
     SUCCEED();
   } catch (...) {
     FAIL("a tree without failures should not throw");
   }
-  CHECK_THROWS_AS(run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy", {.fail_fast = true})),
+  CHECK_THROWS_AS(pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy", {.fail_fast = true})),
                   flash::copy_error);
 }
 
@@ -557,7 +563,7 @@ TEST_CASE("a cancelled copy_tree leaves no partial file", "[ops][copy]") {
   flash::cancellation_source cancel;
   std::atomic<int> chunks{0};
   try {
-    run_async(flash::copy_tree(pool.executor(), dir / "source", dir / "copy",
+    pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy",
                                {.file = {.chunk_size = 1024, .token = cancel.token(),
                                          .on_progress = [&](std::uint64_t) {
                                            if (++chunks == 3) cancel.request_cancel();

@@ -82,12 +82,17 @@ std::vector<std::string> split_in_chunks(const std::string& text, std::size_t ch
 }
 
 struct stream_fixture {
+  boost::asio::io_context io;  // outlives the pool, whose threads post completions into it
   flash::thread_pool pool{2};
   flash::metrics metrics;
   flash::buffer_pool buffers;
   flash::stream_processor processor;
   explicit stream_fixture(std::size_t buffer_size = 4096)
       : buffers(buffer_size, 2, &metrics), processor(pool.get_executor(), buffers) {}
+  template <class T>
+  T run(flash::awaitable<T> task) {
+    return run_async(io, std::move(task));
+  }
 };
 
 }  // namespace
@@ -147,7 +152,7 @@ TEST_CASE("a file is processed in chunks, in order, in one buffer", "[ops][strea
     ++chunks;
     largest = std::max(largest, chunk.size());
   };
-  const auto bytes = run_async(f.processor.process(file.path, on_chunk));
+  const auto bytes = f.run(f.processor.process(file.path, on_chunk));
   CHECK(bytes == text.size());
   CHECK(seen == text);
   CHECK(largest <= 4096);
@@ -164,7 +169,7 @@ TEST_CASE("chunks may be taken as bytes", "[ops][stream]") {
   stream_fixture f(3);
   std::vector<std::byte> seen;
   auto on_bytes = [&](std::span<const std::byte> chunk) { seen.insert(seen.end(), chunk.begin(), chunk.end()); };
-  CHECK(run_async(f.processor.process(file.path, on_bytes)) == 4);
+  CHECK(f.run(f.processor.process(file.path, on_bytes)) == 4);
   CHECK(seen == std::vector<std::byte>{std::byte{0}, std::byte{1}, std::byte{2}, std::byte{3}});
 }
 
@@ -174,7 +179,7 @@ TEST_CASE("for_each_line reads the lines of a file with a chunk of one byte", "[
   stream_fixture f(1);
   std::vector<std::string> lines;
   auto on_line = [&](std::string_view line) { lines.emplace_back(line); };
-  const auto count = run_async(flash::for_each_line(f.processor, file.path, on_line));
+  const auto count = f.run(flash::for_each_line(f.processor, file.path, on_line));
   CHECK(count == 201);
   CHECK(lines == lines_of(text));
 }
@@ -184,7 +189,7 @@ TEST_CASE("an empty file has no chunk and no line", "[ops][stream]") {
   stream_fixture f;
   int calls = 0;
   auto on_line = [&](std::string_view) { ++calls; };
-  CHECK(run_async(flash::for_each_line(f.processor, file.path, on_line)) == 0);
+  CHECK(f.run(flash::for_each_line(f.processor, file.path, on_line)) == 0);
   CHECK(calls == 0);
 }
 
@@ -205,7 +210,7 @@ TEST_CASE("a pipe is read without blocking a thread, and its flags are left as t
   stream_fixture f(512);
   std::string seen;
   auto on_chunk = [&](std::string_view chunk) { seen.append(chunk); };
-  const auto bytes = run_async(f.processor.process(fds[0], on_chunk, "the pipe"));
+  const auto bytes = f.run(f.processor.process(fds[0], on_chunk, "the pipe"));
   writer.join();
   CHECK(bytes == text.size());
   CHECK(seen == text);
@@ -218,7 +223,7 @@ TEST_CASE("a device epoll refuses (/dev/null) is read on the pool", "[ops][strea
   REQUIRE(fd >= 0);
   stream_fixture f;
   auto on_chunk = [](std::string_view) {};
-  CHECK(run_async(f.processor.process(fd, on_chunk, "/dev/null")) == 0);
+  CHECK(f.run(f.processor.process(fd, on_chunk, "/dev/null")) == 0);
   ::close(fd);
 }
 
@@ -226,13 +231,13 @@ TEST_CASE("a missing file or a directory fails naming it", "[ops][stream]") {
   stream_fixture f;
   auto on_chunk = [](std::string_view) {};
   try {
-    run_async(f.processor.process(fs::path("/no/such/file"), on_chunk));
+    f.run(f.processor.process(fs::path("/no/such/file"), on_chunk));
     FAIL("should fail");
   } catch (const flash::error& e) {
     CHECK(std::string(e.what()) == "opening /no/such/file: No such file or directory");
   }
   try {
-    run_async(f.processor.process(fs::temp_directory_path(), on_chunk));
+    f.run(f.processor.process(fs::temp_directory_path(), on_chunk));
     FAIL("should fail");
   } catch (const flash::error& e) {
     CHECK(e.cause() == std::errc::is_a_directory);
@@ -243,25 +248,26 @@ TEST_CASE("cancelling a stream waiting on a pipe ends it and closes what it open
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   const auto descriptors = open_descriptors();
-  stream_fixture f;
   std::exception_ptr error;
+  std::size_t buffers_in_use = 1;
   {
-    boost::asio::io_context io;
+    stream_fixture f;
     boost::asio::cancellation_signal signal;
     auto on_chunk = [](std::string_view) {};
-    boost::asio::co_spawn(io, f.processor.process(fds[0], on_chunk, "the pipe"),
+    boost::asio::co_spawn(f.io, f.processor.process(fds[0], on_chunk, "the pipe"),
                           boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, std::uint64_t) {
                             error = e;
                           }));
     // Nothing is ever written: only the cancellation can end the read.
-    boost::asio::steady_timer timer(io, 20ms);
+    boost::asio::steady_timer timer(f.io, 20ms);
     timer.async_wait([&](boost::system::error_code) { signal.emit(boost::asio::cancellation_type::terminal); });
-    io.run();
+    f.io.run();
+    buffers_in_use = f.buffers.in_use();
   }  // the I/O context's own descriptors (epoll, eventfd, timerfd) go with it
   REQUIRE(error);
   CHECK(flash::is_cancellation(error));
   CHECK(open_descriptors() == descriptors);
-  CHECK(f.buffers.in_use() == 0);
+  CHECK(buffers_in_use == 0);
   ::close(fds[0]);
   ::close(fds[1]);
 }
