@@ -1,4 +1,5 @@
 # Settings for building Flash's own tests, examples and benchmarks (never for consumers).
+set(CMAKE_CXX_EXTENSIONS OFF)
 find_program(FLASH_CCACHE ccache)
 if(FLASH_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   set(CMAKE_CXX_COMPILER_LAUNCHER ${FLASH_CCACHE})
