@@ -30,7 +30,7 @@ class semaphore {
   template <class CompletionToken>
   auto async_acquire(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-        [this](auto handler) { start_acquire(std::move(handler)); }, token);
+        [this](auto handler) { this->start_acquire(std::move(handler)); }, token);
   }
 
   /// `co_await sem.acquire();` throws boost::system::system_error when cancelled.
