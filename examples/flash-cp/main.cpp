@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -164,31 +163,6 @@ flash::awaitable<int> copy(flash::context& ctx) {
   co_return failed || !result.ok() ? 1 : 0;
 }
 
-void replace_all(std::string& text, std::string_view from, std::string_view to) {
-  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
-}
-
-// flash::cli runs named commands, and flash-cp is a program of one: its arguments go to its one
-// command, and the messages (help, usage errors) name the program alone.
-int run_as_program(const flash::cli& app, std::string_view program, std::string_view command, int argc,
-                   char** argv) {
-  std::vector<const char*> args{argv[0]};
-  int at = 1;
-  for (; at < argc && std::string_view(argv[at]).starts_with("--metrics"); ++at) args.push_back(argv[at]);
-  args.push_back(command.data());
-  args.insert(args.end(), argv + at, argv + argc);
-  std::ostringstream out, err;
-  const int status = app.run(static_cast<int>(args.size()), args.data(), out, err);
-  std::string out_text = out.str(), err_text = err.str();
-  const std::string full = fmt::format("{} {}", program, command);
-  replace_all(out_text, full, program);
-  replace_all(err_text, full, program);
-  std::fputs(out_text.c_str(), stdout);
-  std::fputs(err_text.c_str(), stderr);
-  return status;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,15 +171,15 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   // Copying blocks in system calls (and in fsync, for each file): more threads than cores keep
   // the disk busy.
-  auto app = flash::cli("flash-cp", "Copy files and directories")
-                 .runtime_options({.pool_threads = 16})
-                 .command(flash::cmd<"cp">("Copy SOURCE to DEST, or each SOURCE into the directory DEST, with "
-                                           "zero-copy transfers, many files at once. A destination file appears "
-                                           "whole or not at all.")
-                              .flag("-r,-R,--recursive", "copy directories recursively")
-                              .option<int>("-j,--jobs", "files copied at once",
-                                           {.default_value = 16, .check = flash::range(1, 1024)})
-                              .args<std::string>("FILE", "SOURCE... DEST: what to copy, then where to")
-                              .run(copy));
-  return run_as_program(app, "flash-cp", "cp", argc, argv);
+  return flash::cli("flash-cp")
+      .version(flash::version_string)
+      .runtime_options({.pool_threads = 16})
+      .root_command(flash::cmd<"cp">("Copy SOURCE to DEST, or each SOURCE into the directory DEST, with zero-copy "
+                                     "transfers, many files at once. A destination file appears whole or not at all.")
+                        .flag("-r,-R,--recursive", "copy directories recursively")
+                        .option<int>("-j,--jobs", "files copied at once",
+                                     {.default_value = 16, .check = flash::range(1, 1024)})
+                        .args<std::string>("FILE", "SOURCE... DEST: what to copy, then where to")
+                        .run(copy))
+      .run(argc, argv);
 }

@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -133,21 +132,20 @@ const flash::validator http_url(
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto app = flash::cli("flash", "Flash's tools").version(flash::version_string).command(
-      flash::cmd<"get">("Download URLs concurrently into a directory")
-          .option<int>("-j,--jobs", "How many downloads run at once", {.default_value = 8, .check = flash::range(1, 1000)})
-          .option<double>("--timeout", "Seconds to wait at any step (connecting, or between two pieces of data); 0 for no limit",
-                          {.default_value = 30.0, .check = flash::range(0.0, 86400.0)})
-          .option<int>("--retries", "Further attempts after a failure that may pass (refused, reset, timeout, 5xx)",
-                       {.default_value = 2, .check = flash::range(0, 100)})
-          .option<std::string>("-o,--output-dir", "Directory to save into (created if missing)", {.default_value = "."})
-          .args<std::string>("urls", "The http:// URLs to download", {.check = http_url})
-          .run(get));
-
-  // flash-get is the command `get` of the flash tools, as git-foo is `git foo`: its arguments go
-  // to that command, except --version which belongs to the program.
-  std::vector<const char*> args{"flash-get"};
-  if (argc < 2 || std::strcmp(argv[1], "--version") != 0) args.push_back("get");
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
-  return app.run(static_cast<int>(args.size()), args.data());
+  return flash::cli("flash-get")
+      .version(flash::version_string)
+      .root_command(
+          flash::cmd<"get">("Download URLs concurrently into a directory")
+              .option<int>("-j,--jobs", "How many downloads run at once",
+                           {.default_value = 8, .check = flash::range(1, 1000)})
+              .option<double>("--timeout",
+                              "Seconds to wait at any step (connecting, or between two pieces of data); 0 for no limit",
+                              {.default_value = 30.0, .check = flash::range(0.0, 86400.0)})
+              .option<int>("--retries", "Further attempts after a failure that may pass (refused, reset, timeout, 5xx)",
+                           {.default_value = 2, .check = flash::range(0, 100)})
+              .option<std::string>("-o,--output-dir", "Directory to save into (created if missing)",
+                                   {.default_value = "."})
+              .args<std::string>("urls", "The http:// URLs to download", {.check = http_url})
+              .run(get))
+      .run(argc, argv);
 }

@@ -5,16 +5,11 @@
 //   flash-hash -c|--check [--algo ...] [SUMFILES...]                        verify "<hex>  <name>" lines
 //
 // Results come out in the order of the arguments, each as soon as it and those before it are done.
-// flash::cli dispatches to named commands and flash-hash has none, so it parses its command line
-// with CLI11 itself and runs on a flash::runtime as flash::cli would (Ctrl-C: exit 130).
 
 #include <flash/flash.hpp>
 #include <flash/ops/crypto.hpp>
 #include <flash/ui/progress.hpp>
 
-#include <CLI/App.hpp>
-#include <CLI/Config.hpp>
-#include <CLI/Formatter.hpp>
 #include <fmt/format.h>
 
 #include <cctype>
@@ -44,7 +39,7 @@ constexpr std::uint64_t long_work_bytes = std::uint64_t{32} << 20;
 
 struct settings {
   flash::hash_algorithm algorithm = flash::hash_algorithm::sha256;
-  bool check = false;
+  std::size_t jobs = 0;  // files hashed at once
   std::vector<std::string> files;
 };
 
@@ -210,21 +205,17 @@ std::uint64_t total_size(const std::vector<std::string>& names) {
   return total;
 }
 
-flash::hash_files_options options_for(flash::runtime& rt, screen& out, in_order& ordered) {
-  return {.max_concurrency = rt.pool().size(),
+flash::hash_files_options options_for(const settings& s, screen& out, in_order& ordered) {
+  return {.max_concurrency = s.jobs,
           .on_progress = [&out](std::uint64_t bytes) { out.advance(bytes); },
           .on_result = [&ordered](std::size_t index, const flash::hash_result& result) {
             ordered.arrived(index, result);
-          },
-          .token = rt.token(),
-          .observer = &rt.metrics(),
-          .memory = &rt.memory(),
-          .resources = &rt.resources()};
+          }};
 }
 
 // --- flash-hash FILES ----------------------------------------------------------------------
 
-flash::awaitable<int> print_sums(flash::runtime& rt, const settings& s) {
+flash::awaitable<int> print_sums(flash::context& ctx, const settings& s) {
   int status = 0;
   screen out(total_size(s.files), "hashing");
   in_order ordered(s.files.size(), [&](std::size_t i, const flash::hash_result& result) {
@@ -238,8 +229,7 @@ flash::awaitable<int> print_sums(flash::runtime& rt, const settings& s) {
       }
     });
   });
-  auto hashing = flash::hash_files(rt.pool().get_executor(), paths_of(s.files), s.algorithm,
-                                   options_for(rt, out, ordered));
+  auto hashing = flash::hash_files(ctx, paths_of(s.files), s.algorithm, options_for(s, out, ordered));
   co_await std::move(hashing);
   out.finish();
   co_return status;
@@ -323,9 +313,9 @@ std::string plural(std::size_t n, std::string_view one, std::string_view many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
-flash::awaitable<int> check_list(flash::runtime& rt, const settings& s, const std::string& list_name) {
+flash::awaitable<int> check_list(flash::context& ctx, const settings& s, const std::string& list_name) {
   auto job = [&list_name](const flash::cancellation_token& token) { return read_list(list_name, token); };
-  auto reading = flash::offload(rt.pool().get_executor(), std::move(job));
+  auto reading = ctx.offload(std::move(job));
   read_outcome read = co_await std::move(reading);
   const std::string shown_list = quote_name(list_name == "-" ? "standard input" : list_name);
   if (!read.failure.empty()) {
@@ -359,8 +349,7 @@ flash::awaitable<int> check_list(flash::runtime& rt, const settings& s, const st
       }
     });
   });
-  auto hashing = flash::hash_files(rt.pool().get_executor(), paths_of(names), s.algorithm,
-                                   options_for(rt, out, ordered));
+  auto hashing = flash::hash_files(ctx, paths_of(names), s.algorithm, options_for(s, out, ordered));
   co_await std::move(hashing);
   out.finish();
 
@@ -377,11 +366,26 @@ flash::awaitable<int> check_list(flash::runtime& rt, const settings& s, const st
   co_return unreadable || mismatched ? 1 : 0;
 }
 
-flash::awaitable<int> check_sums(flash::runtime& rt, const settings& s) {
+flash::awaitable<int> check_sums(flash::context& ctx, const settings& s) {
   int status = 0;
   for (const auto& list_name : s.files) {
-    auto checking = check_list(rt, s, list_name);
+    auto checking = check_list(ctx, s, list_name);
     if (co_await std::move(checking) != 0) status = 1;
+  }
+  co_return status;
+}
+
+flash::awaitable<int> hash(flash::context& ctx) {
+  settings s{.algorithm = *flash::parse_hash_algorithm(ctx.get<std::string>("algo")),
+             .jobs = static_cast<std::size_t>(ctx.get<int>("jobs")),
+             .files = ctx.get_many<std::string>("FILE")};
+  if (s.jobs == 0) s.jobs = ctx.pool().size();
+  if (s.files.empty()) s.files.push_back("-");
+  auto work = ctx.get<bool>("check") ? check_sums(ctx, s) : print_sums(ctx, s);
+  int status = co_await std::move(work);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    fmt::print(stderr, "{}: write error: {}\n", program, std::strerror(errno));
+    status = flash::exit_code::failure;
   }
   co_return status;
 }
@@ -389,54 +393,19 @@ flash::awaitable<int> check_sums(flash::runtime& rt, const settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app(
-      "Print or check SHA-256, SHA-512 or BLAKE2b checksums, as sha256sum, sha512sum and b2sum do,\n"
-      "hashing the files in parallel. With no FILE, or when FILE is -, read standard input.",
-      program);
-  settings s;
-  std::string algorithm = "sha256";
-  std::size_t jobs = 0;
-  std::string metrics_format;
-  app.set_version_flag("--version", flash::version_string);
-  app.add_option("-a,--algo", algorithm, "The hash: sha256, sha512 or blake2b (BLAKE2b-512, as b2sum)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"sha256", "sha512", "blake2b", "blake2b512"}));
-  app.add_option("-j,--jobs", jobs, "Files hashed at once (default: one per hardware thread)")
-      ->check(CLI::Range(1, 1024));
-  app.add_flag("-c,--check", s.check, "Read checksums from the FILEs and check them, as sha256sum -c");
-  app.add_flag("--metrics{text}", metrics_format, "Print the async performance report to stderr at the end")
-      ->envname("FLASH_METRICS")
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("FILE", s.files, "The files to hash, or with --check the checksum lists");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    fmt::print(stderr, "{}: error: {}\nRun '{} --help' for more information.\n", program, e.what(), program);
-    return flash::exit_code::usage;
-  }
-  s.algorithm = *flash::parse_hash_algorithm(algorithm);
-  if (s.files.empty()) s.files.push_back("-");
-
-  flash::runtime rt({.pool_threads = jobs});
-  auto body = [&](const flash::runtime::executor_type&) -> flash::awaitable<int> {
-    auto work = s.check ? check_sums(rt, s) : print_sums(rt, s);
-    co_return co_await std::move(work);
-  };
-  int status = flash::exit_code::failure;
-  try {
-    status = rt.run_stackless(flash::execution_model::stackless, body);
-  } catch (const std::exception& e) {
-    if (!flash::runtime::interrupt_signal()) fmt::print(stderr, "{}: error: {}\n", program, e.what());
-  }
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    fmt::print(stderr, "{}: write error: {}\n", program, std::strerror(errno));
-    status = flash::exit_code::failure;
-  }
-  if (!metrics_format.empty()) {
-    auto snapshot = rt.snapshot_metrics();
-    std::fputs((metrics_format == "json" ? snapshot.json() : snapshot.report()).c_str(), stderr);
-  }
-  if (int signal_number = flash::runtime::interrupt_signal()) return 128 + signal_number;
-  return status;
+  return flash::cli(program,
+                    "Print or check SHA-256, SHA-512 or BLAKE2b checksums, as sha256sum, sha512sum and b2sum do,\n"
+                    "hashing the files in parallel. With no FILE, or when FILE is -, read standard input.")
+      .version(flash::version_string)
+      .root_command(
+          flash::cmd<"hash">()
+              .option<std::string>("-a,--algo", "The hash: sha256, sha512 or blake2b (BLAKE2b-512, as b2sum)",
+                                   {.default_value = "sha256",
+                                    .check = flash::one_of({"sha256", "sha512", "blake2b", "blake2b512"})})
+              .option<int>("-j,--jobs", "Files hashed at once (default: one per hardware thread)",
+                           {.check = flash::range(1, 1024)})
+              .flag("-c,--check", "Read checksums from the FILEs and check them, as sha256sum -c")
+              .args<std::string>("FILE", "The files to hash, or with --check the checksum lists", {.optional = true})
+              .run(hash))
+      .run(argc, argv);
 }

@@ -22,7 +22,6 @@
 #include <cwctype>
 #include <fcntl.h>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -312,45 +311,20 @@ flash::awaitable<int> count(flash::context& ctx) {
   co_return failed ? 1 : 0;
 }
 
-void replace_all(std::string& text, std::string_view from, std::string_view to) {
-  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
-}
-
-// flash::cli runs named commands, and flash-wc is a program of one: its arguments go to its one
-// command, and the messages (help, usage errors) name the program alone.
-int run_as_program(const flash::cli& app, std::string_view program, std::string_view command, int argc,
-                   char** argv) {
-  std::vector<const char*> args{argv[0]};
-  int at = 1;
-  for (; at < argc && std::string_view(argv[at]).starts_with("--metrics"); ++at) args.push_back(argv[at]);
-  args.push_back(command.data());
-  args.insert(args.end(), argv + at, argv + argc);
-  std::ostringstream out, err;
-  const int status = app.run(static_cast<int>(args.size()), args.data(), out, err);
-  std::string out_text = out.str(), err_text = err.str();
-  const std::string full = fmt::format("{} {}", program, command);
-  replace_all(out_text, full, program);
-  replace_all(err_text, full, program);
-  std::fputs(out_text.c_str(), stdout);
-  std::fputs(err_text.c_str(), stderr);
-  return status;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::setlocale(LC_ALL, "");
-  auto app = flash::cli("flash-wc", "Count lines, words and bytes")
-                 .command(flash::cmd<"wc">(
-                              "Print newline, word, and byte counts for each FILE, and a total line if more than "
-                              "one FILE is specified. A word is a non-zero-length sequence of printable characters "
-                              "delimited by white space. With no FILE, or when FILE is -, read standard input. "
-                              "Files are read concurrently, in constant memory.")
-                              .flag("-l,--lines", "print the newline counts")
-                              .flag("-w,--words", "print the word counts")
-                              .flag("-c,--bytes", "print the byte counts")
-                              .args<std::string>("FILE", "the files to count (- is standard input)", {.optional = true})
-                              .run(count));
-  return run_as_program(app, "flash-wc", "wc", argc, argv);
+  return flash::cli("flash-wc")
+      .version(flash::version_string)
+      .root_command(flash::cmd<"wc">("Print newline, word, and byte counts for each FILE, and a total line if more "
+                                     "than one FILE is specified. A word is a non-zero-length sequence of printable "
+                                     "characters delimited by white space. With no FILE, or when FILE is -, read "
+                                     "standard input. Files are read concurrently, in constant memory.")
+                        .flag("-l,--lines", "print the newline counts")
+                        .flag("-w,--words", "print the word counts")
+                        .flag("-c,--bytes", "print the byte counts")
+                        .args<std::string>("FILE", "the files to count (- is standard input)", {.optional = true})
+                        .run(count))
+      .run(argc, argv);
 }

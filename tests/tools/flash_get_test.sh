@@ -36,7 +36,7 @@ expect ftp 2 "ftp://example.org/a: unsupported URL scheme" -- "$get" ftp://examp
 expect no_scheme 2 "example.org/a: not a URL of the form http://host[:port]/path" -- "$get" example.org/a
 expect bad_port 2 "http://127.0.0.1:99999/: invalid port in URL (1 to 65535)" -- "$get" http://127.0.0.1:99999/
 expect bad_host 2 "http://a\$b/: invalid host name in URL" -- "$get" 'http://a$b/'
-expect usage_hint 2 "Run 'flash get --help' for more information." -- "$get" https://example.org/a
+expect usage_hint 2 "Run 'flash-get --help' for more information." -- "$get" https://example.org/a
 expect jobs_zero 2 "--jobs: Value 0 not in range 1 to 1000" -- "$get" -j 0 http://127.0.0.1/
 expect bad_timeout 2 "--timeout" -- "$get" --timeout abc http://127.0.0.1/
 expect unknown_option 2 "unknown option '--retrys'; did you mean '--retries'?" -- "$get" --retrys http://127.0.0.1:1/
@@ -58,7 +58,7 @@ fi
 
 # An output directory that cannot be created is a failure naming it.
 touch "$work/file"
-expect output_not_dir 1 "flash get: error: creating $work/file/sub: Not a directory" -- \
+expect output_not_dir 1 "flash-get: error: creating $work/file/sub: Not a directory" -- \
   "$get" -o "$work/file/sub" http://127.0.0.1:1/a
 
 echo "$passes passed, $failures failed"
