@@ -1,10 +1,11 @@
 // flash-cp: copies files and directory trees like cp, with the kernel's zero-copy transfers
 // (copy_file_range, sendfile), many files at once. A destination file appears whole or not at
 // all: it is written beside its place and renamed there once complete, so a failure, a full disk
-// or Ctrl-C never leaves half of one.
+// or Ctrl-C never leaves half of one. Like cp, it leaves writing to the disk to the kernel;
+// --sync flushes each file before its name appears.
 //
-//   flash-cp [-r] [-j N] SOURCE DEST           copy SOURCE as DEST (or into DEST, a directory)
-//   flash-cp [-r] [-j N] SOURCE... DIRECTORY   copy each SOURCE into DIRECTORY
+//   flash-cp [-r] [-j N] [--sync] SOURCE DEST           copy SOURCE as DEST (or into DEST, a directory)
+//   flash-cp [-r] [-j N] [--sync] SOURCE... DIRECTORY   copy each SOURCE into DIRECTORY
 
 #include <flash/flash.hpp>
 #include <flash/ops/copy.hpp>
@@ -151,6 +152,7 @@ flash::awaitable<int> copy(flash::context& ctx) {
                           ::isatty(STDERR_FILENO) == 1 && (total >= (64u << 20) || plan.files.size() >= 1000));
   flash::copy_tree_options options{
       .file = {.mode_mask = static_cast<mode_t>(0777 & ~umask_bits),
+               .sync = ctx.get<bool>("sync"),
                .on_progress = [&bar](std::uint64_t bytes) { bar.advance(bytes); }},
       .max_concurrency = static_cast<std::size_t>(ctx.get<int>("jobs")),
   };
@@ -169,14 +171,15 @@ int main(int argc, char** argv) {
   // Past a file-size limit (ulimit -f), a write must fail with EFBIG, so that the copy is
   // cleaned up, rather than the process be killed by SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
-  // Copying blocks in system calls (and in fsync, for each file): more threads than cores keep
-  // the disk busy.
+  // Copying blocks in system calls (and, with --sync, in fsync for each file): more threads than
+  // cores keep the disk busy.
   return flash::cli("flash-cp")
       .version(flash::version_string)
       .runtime_options({.pool_threads = 16})
       .root_command(flash::cmd<"cp">("Copy SOURCE to DEST, or each SOURCE into the directory DEST, with zero-copy "
                                      "transfers, many files at once. A destination file appears whole or not at all.")
                         .flag("-r,-R,--recursive", "copy directories recursively")
+                        .flag("--sync", "flush each file to disk before it takes its name (slower; cp does not)")
                         .option<int>("-j,--jobs", "files copied at once",
                                      {.default_value = 16, .check = flash::range(1, 1024)})
                         .args<std::string>("FILE", "SOURCE... DEST: what to copy, then where to")

@@ -72,6 +72,9 @@ ln -s nowhere src/dangling
 # --- files ---------------------------------------------------------------------------------------
 "$flash_cp" big.bin big.copy && cmp -s big.bin big.copy && pass || fail "file to file"
 "$flash_cp" small.txt small.copy && [[ $(stat -c %a small.copy) == 640 ]] && pass || fail "mode bits kept"
+mkdir into-sync
+"$flash_cp" --sync big.bin small.txt into-sync && cmp -s big.bin into-sync/big.bin && cmp -s small.txt into-sync/small.txt &&
+  pass || fail "--sync"
 "$flash_cp" empty empty.copy && [[ -f empty.copy && ! -s empty.copy ]] && pass || fail "empty file"
 printf 'an old, longer content\n' >over
 "$flash_cp" small.txt over && cmp -s small.txt over && pass || fail "over an existing file"
@@ -114,6 +117,10 @@ expect "directory into itself" 1 "flash-cp: cannot copy a directory, 'src', into
   -- "$flash_cp" -r src src/a/inside
 expect "directory over a file" 1 "flash-cp: cannot overwrite non-directory 'small.txt' with directory 'src'" \
   -- "$flash_cp" -r src small.txt
+mkfifo out-fifo
+expect "a fifo as destination" 1 "flash-cp: cannot create regular file 'out-fifo': not a regular file" \
+  -- "$flash_cp" small.txt out-fifo
+[[ -p out-fifo ]] && pass || fail "the fifo given as destination was replaced"
 expect "no destination" 2 "flash-cp: missing destination file operand after 'small.txt'" -- "$flash_cp" small.txt
 expect "no arguments" 2 "Run 'flash-cp --help' for more information." -- "$flash_cp"
 expect "bad option" 2 "unknown option" -- "$flash_cp" --bogus small.txt x

@@ -6,6 +6,7 @@
 #include <flash/ops/buffer_pool.hpp>
 #include <flash/ops/copy.hpp>
 #include <flash/ops/file.hpp>
+#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/metrics.hpp>
 #include <flash/runtime/timeout.hpp>
 
@@ -394,6 +395,71 @@ TEST_CASE("copy_file fails naming both paths, and creates nothing", "[ops][copy]
   CHECK_THROWS_AS(flash::copy_file(dir / "adir", dir / "out"), flash::copy_error);
   CHECK_THROWS_AS(flash::copy_file(dir / "source", dir / "adir"), flash::copy_error);
   CHECK_FALSE(fs::exists(dir / "out"));
+  CHECK(temporaries_in(dir.path).empty());
+}
+
+TEST_CASE("copy_file refuses a destination that is not a regular file, and can flush with sync", "[ops][copy]") {
+  temp_dir dir;
+  write_file(dir / "source", "data");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  try {
+    flash::copy_file(dir / "source", dir / "fifo");
+    FAIL("copying over a fifo should fail");
+  } catch (const flash::copy_error& e) {
+    CHECK(e.stage() == flash::copy_stage::creating_destination);
+    CHECK(e.cause() == flash::destination_errc::not_regular_file);
+    CHECK_THAT(e.what(), Catch::Contains((dir / "fifo").string()) && Catch::Contains("not a regular file"));
+  }
+  CHECK(fs::is_fifo(dir / "fifo"));
+
+  const auto data = make_data(3 * chunk + 5);
+  write_file(dir / "source", data);
+  const auto result = flash::copy_file(dir / "source", dir / "synced", {.sync = true});
+  CHECK(result.bytes == data.size());
+  CHECK(read_all(dir / "synced") == data);
+  CHECK(temporaries_in(dir.path).empty());
+}
+
+TEST_CASE("a staged file appears at its destination only when committed", "[ops][staged_file]") {
+  temp_dir dir;
+  write_file(dir / "kept", "old");
+  flash::resource_tracker tracker;
+  {
+    flash::resource_scope scope(&tracker);
+    auto& file = flash::create_staged_file(scope, dir / "kept", 0640);
+    REQUIRE(::write(file.native_handle(), "new", 3) == 3);
+    CHECK(read_all(dir / "kept") == "old");
+    CHECK(temporaries_in(dir.path).size() == 1);
+    file.commit();
+    CHECK(file.committed());
+  }
+  CHECK(read_all(dir / "kept") == "new");
+  CHECK(mode_of(dir / "kept") == 0640);
+  {
+    flash::resource_scope scope(&tracker);
+    auto& file = flash::create_staged_file(scope, dir / "abandoned");
+    REQUIRE(::write(file.native_handle(), "x", 1) == 1);
+  }
+  CHECK_FALSE(fs::exists(dir / "abandoned"));
+  CHECK(temporaries_in(dir.path).empty());
+  CHECK(tracker.total() == 0);
+
+  flash::resource_scope scope(&tracker);
+  fs::create_directory(dir / "adir");
+  try {
+    flash::create_staged_file(scope, dir / "adir");
+    FAIL("a directory as destination should be refused");
+  } catch (const flash::error& e) {
+    CHECK(e.cause() == std::errc::is_a_directory);
+    CHECK_THAT(e.what(), Catch::Contains((dir / "adir").string()));
+  }
+  try {
+    flash::create_staged_file(scope, "/dev/null");
+    FAIL("a device as destination should be refused");
+  } catch (const flash::error& e) {
+    CHECK(e.code() == flash::errc::validation_error);
+    CHECK(std::string(e.what()).starts_with("/dev/null: not a regular file"));
+  }
   CHECK(temporaries_in(dir.path).empty());
 }
 

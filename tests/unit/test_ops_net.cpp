@@ -864,7 +864,7 @@ TEST_CASE("http: download writes the body through a temporary, and nothing for a
   CHECK(failure->code() == flash::errc::filesystem_error);
 
   CHECK(dir.entries() == std::vector<std::string>{"big.bin"});
-  CHECK(tracker.temporary_files() == 0);
+  CHECK(tracker.total() == 0);
 }
 
 TEST_CASE("http: download can flush and rename on the pool, off the I/O thread", "[http][file]") {

@@ -9,8 +9,9 @@
 // copy_file tries copy_file_range(2), then sendfile(2), then read(2)/write(2) with a pooled
 // buffer, each time falling through when the kernel or a file system refuses the method (EXDEV,
 // EINVAL, ENOSYS, EOPNOTSUPP...); copy_options::method forces one. The data goes to a temporary
-// file beside the destination, renamed over it only once complete and flushed, so a failure, a
-// full disk or a cancellation (checked between chunks) never leaves a half-written destination.
+// file beside the destination (flash::staged_file), renamed over it only once complete, so a
+// failure, a full disk or a cancellation (checked between chunks) never leaves a half-written
+// destination. Like cp, it does not wait for the disk; copy_options::sync flushes each file first.
 // Errors are flash::copy_error (a flash::error of errc::filesystem_error, or errc::cancelled)
 // naming both paths: "copying a to b: No space left on device".
 //
@@ -22,6 +23,7 @@
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/buffer_pool.hpp>
 #include <flash/ops/file.hpp>
+#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
@@ -79,7 +81,7 @@ enum class copy_stage {
   reading_source,        ///< opening, examining or reading the source
   creating_destination,  ///< creating the destination (or its temporary, or a directory or link)
   writing_destination,   ///< writing the data (a full disk, a file-size limit)
-  committing,            ///< flushing the data and renaming it into place
+  committing,            ///< renaming it into place (after flushing it, with copy_options::sync)
 };
 
 /// A failed copy: a flash::error about "copying SOURCE to DESTINATION", with the stage it failed
@@ -107,6 +109,7 @@ struct copy_options {
   copy_method method = copy_method::automatic;  ///< anything but automatic forces that method
   std::size_t chunk_size = 1 << 20;             ///< bytes per system call; cancellation is checked between
   mode_t mode_mask = 07777;       ///< the destination gets the source's mode & mode_mask (cp uses ~umask)
+  bool sync = false;               ///< fsync each file before renaming it into place (cp does not)
   buffer_pool* buffers = nullptr;  ///< read/write buffers; a buffer is allocated when none is free
   cancellation_token token{};
   resource_tracker* resources = nullptr;  ///< counts the open descriptors and temporaries
@@ -158,12 +161,9 @@ class file_copier {
     if (::fstat(in, &status) != 0) throw failure(copy_stage::reading_source, errno);
     if (S_ISDIR(status.st_mode)) throw failure(copy_stage::reading_source, EISDIR);
 
-    std::error_code ec;
-    if (std::filesystem::is_directory(destination_, ec)) throw failure(copy_stage::creating_destination, EISDIR);
-
-    temporary_file* temporary = nullptr;
+    staged_file* temporary = nullptr;
     try {
-      temporary = &scope.create_temporary(destination_, status.st_mode & 07777 & options_.mode_mask);
+      temporary = &create_staged_file(scope, destination_, status.st_mode & 07777 & options_.mode_mask);
     } catch (const error& e) {
       throw failure(copy_stage::creating_destination, e.cause());
     }
@@ -190,7 +190,7 @@ class file_copier {
 
     check_cancelled();
     try {
-      temporary->commit();
+      temporary->commit({.sync = options_.sync});
     } catch (const error& e) {
       throw failure(copy_stage::committing, e.cause());
     }

@@ -20,6 +20,7 @@
 #include <flash/cli/context.hpp>
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
+#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
@@ -513,11 +514,7 @@ inline void check_destination(int source_fd, const std::filesystem::path& destin
   if (::fstat(source_fd, &source) == 0 && source.st_dev == target.st_dev && source.st_ino == target.st_ino)
     throw error(errc::validation_error,
                 destination.string() + ": is the source file; refusing to overwrite it");
-  if (S_ISDIR(target.st_mode)) throw_system_error(EISDIR, "writing " + destination.string());
-  if (!S_ISREG(target.st_mode))
-    throw error(errc::validation_error,
-                destination.string() + ": not a regular file; the output is written beside it and "
-                                       "renamed into place, which would replace it");
+  check_writable_destination(destination);
 }
 
 inline void check_passphrase(std::string_view passphrase) {
@@ -549,7 +546,7 @@ inline void encrypt_file(const std::filesystem::path& source, const std::filesys
   detail::random_bytes(header.salt);
   detail::random_bytes(header.nonce);
   const auto header_bytes = header.serialize();
-  temporary_file& out = scope.create_temporary(destination, 0600);
+  staged_file& out = create_staged_file(scope, destination, 0600);
   detail::secret_key key;
   detail::derive_key(passphrase, header, key);
   auto cipher = detail::start_gcm(true, key, header, header_bytes);
@@ -572,7 +569,7 @@ inline void encrypt_file(const std::filesystem::path& source, const std::filesys
     detail::throw_openssl_error("finishing AES-256-GCM");
   detail::write_all(out.native_handle(), sealed.data(), static_cast<std::size_t>(produced), destination);
   detail::write_all(out.native_handle(), tag.data(), tag.size(), destination);
-  out.commit();
+  out.commit({.sync = true});
 }
 
 /// Decrypts a file written by encrypt_file. The plaintext goes to a temporary file (mode 0600)
@@ -592,7 +589,7 @@ inline void decrypt_file(const std::filesystem::path& source, const std::filesys
   const std::size_t got = detail::read_full(in, blocking_input, header_bytes.data(), header_bytes.size(),
                                             options.token, source, "decrypting");
   const auto header = detail::parse_header(header_bytes, got, source);
-  temporary_file& out = scope.create_temporary(destination, 0600);
+  staged_file& out = create_staged_file(scope, destination, 0600);
   detail::secret_key key;
   detail::derive_key(passphrase, header, key);
   auto cipher = detail::start_gcm(false, key, header, header_bytes);
@@ -623,7 +620,7 @@ inline void decrypt_file(const std::filesystem::path& source, const std::filesys
     detail::throw_corrupted(source);
   }
   detail::write_all(out.native_handle(), plain.data(), static_cast<std::size_t>(produced), destination);
-  out.commit();
+  out.commit({.sync = true});
 }
 
 namespace detail {

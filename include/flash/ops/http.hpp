@@ -16,6 +16,7 @@
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/net.hpp>
+#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
 #include <flash/runtime/retry.hpp>
@@ -563,8 +564,8 @@ class http_client {
 
     // A 2xx body for download() goes to a temporary; other download bodies are dropped.
     resource_scope files(options_.resources);
-    temporary_file* file = nullptr;
-    if (!destination.empty() && response.ok()) file = &files.create_temporary(destination);
+    staged_file* file = nullptr;
+    if (!destination.empty() && response.ok()) file = &create_staged_file(files, destination);
     const bool in_memory = destination.empty();
 
     // One read at a time, so that the time limit applies between two pieces of the body.
@@ -590,10 +591,10 @@ class http_client {
     }
     if (file) {
       if (options_.file_executor) {
-        auto committing = offload(*options_.file_executor, [file] { file->commit(); });
+        auto committing = offload(*options_.file_executor, [file] { file->commit({.sync = true}); });
         co_await std::move(committing);
       } else {
-        file->commit();
+        file->commit({.sync = true});
       }
       response.file = destination;
     }
