@@ -7,11 +7,13 @@
 #include <flash/flash.hpp>
 
 #include <benchmark/benchmark.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/context/fiber.hpp>
 #if __has_include(<oneapi/tbb/task_group.h>)
 #include <oneapi/tbb/task_group.h>
 #define FLASH_BENCH_HAS_TBB 1
@@ -102,6 +104,23 @@ void green_switch(benchmark::State& state) {
 }
 BENCHMARK(green_switch);
 
+// The context switch alone: a Boost.Context fiber on a pooled stack, resumed and suspended.
+// One item is one switch in and one back.
+void green_switch_fiber_only(benchmark::State& state) {
+  flash::stack_pool stacks(64 * 1024);
+  namespace ctx = boost::context;
+  bool stop = false;
+  ctx::fiber fiber(std::allocator_arg, stacks.get_allocator(), [&](ctx::fiber&& caller) {
+    while (!stop) caller = std::move(caller).resume();
+    return std::move(caller);
+  });
+  for (auto _ : state) fiber = std::move(fiber).resume();
+  stop = true;
+  fiber = std::move(fiber).resume();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(green_switch_fiber_only);
+
 // --- small tasks posted from outside the pool ----------------------------------------------
 
 template <class Pool>
@@ -136,36 +155,53 @@ BENCHMARK(post_flash_thread_pool)->UseRealTime();
 
 // --- skynet: a tree of 1,000,000 leaf tasks, ten children each, summing the leaves ----------
 
-template <class Executor>
-struct skynet_node {
-  static void run(Executor executor, long number, long size, std::atomic<long>& sum, std::atomic<long>& pending,
-                  std::atomic<bool>& done) {
-    if (size == 1) {
-      sum.fetch_add(number, std::memory_order_relaxed);
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        done.store(true, std::memory_order_release);
-        done.notify_one();
-      }
+// Fire-and-forget posts, so each inner node keeps a join record: every child adds its sum to
+// its parent's and the last one to finish passes the total up (what TBB's task_group::wait does
+// on the stack). The counters live in the tree, as in TBB, not in two atomics every leaf hits.
+struct skynet_join {
+  std::atomic<long> sum{0};
+  std::atomic<int> left{10};
+  skynet_join* parent;
+  std::atomic<bool>* done;  // the root's only
+};
+
+inline void skynet_report(skynet_join* join, long value) {
+  while (join) {
+    join->sum.fetch_add(value, std::memory_order_relaxed);
+    if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    value = join->sum.load(std::memory_order_relaxed);
+    skynet_join* parent = join->parent;
+    if (!parent) {
+      join->done->store(true, std::memory_order_release);
+      join->done->notify_one();
       return;
     }
+    delete join;
+    join = parent;
+  }
+}
+
+template <class Executor>
+struct skynet_node {
+  static void run(Executor executor, long number, long size, skynet_join* parent) {
+    if (size == 1) return skynet_report(parent, number);
     const long child = size / 10;
-    pending.fetch_add(9, std::memory_order_relaxed);  // ten children replace this node
+    auto* join = new skynet_join{.parent = parent, .done = nullptr};
     for (long i = 0; i < 10; ++i)
-      asio::post(executor, [=, &sum, &pending, &done] {
-        run(executor, number + i * child, child, sum, pending, done);
-      });
+      asio::post(executor, [=] { run(executor, number + i * child, child, join); });
   }
 };
 
 template <class Pool>
 void skynet(benchmark::State& state, Pool& pool) {
   for (auto _ : state) {
-    std::atomic<long> sum{0}, pending{1};
     std::atomic<bool> done{false};
+    skynet_join root{.parent = nullptr, .done = &done};
+    root.left.store(1);
     auto executor = pool.get_executor();
-    skynet_node<decltype(executor)>::run(executor, 0, 1'000'000, sum, pending, done);
+    asio::post(executor, [&] { skynet_node<decltype(executor)>::run(executor, 0, 1'000'000, &root); });
     done.wait(false, std::memory_order_acquire);
-    if (sum.load() != 499'999'500'000L) state.SkipWithError("wrong sum");
+    if (root.sum.load() != 499'999'500'000L) state.SkipWithError("wrong sum");
   }
 }
 
@@ -210,21 +246,46 @@ flash::awaitable<void> idle_on_timer(asio::steady_timer& timer) {
   }
 }
 
-void idle_task_memory(benchmark::State& state) {
-  constexpr int tasks = 100'000;
+std::size_t heap_in_use() {
+  const auto info = mallinfo2();
+  return info.uordblks + info.hblkhd;  // small chunks in use, plus mmapped ones
+}
+
+constexpr int idle_tasks = 1'000'000;
+
+void idle_asio_co_spawn_memory(benchmark::State& state) {
   for (auto _ : state) {
     asio::io_context io(1);
     asio::steady_timer timer(io, std::chrono::hours(1));
-    const auto before = mallinfo2().uordblks;
-    for (int i = 0; i < tasks; ++i) asio::co_spawn(io, idle_on_timer(timer), asio::detached);
+    const auto before = heap_in_use();
+    for (int i = 0; i < idle_tasks; ++i) asio::co_spawn(io, idle_on_timer(timer), asio::detached);
     io.poll();  // every task is now suspended on the timer
-    const auto after = mallinfo2().uordblks;
-    state.counters["bytes_per_task"] = static_cast<double>(after - before) / tasks;
+    const auto after = heap_in_use();
+    state.counters["bytes_per_task"] = static_cast<double>(after - before) / idle_tasks;
     timer.cancel();
     io.run();
   }
 }
-BENCHMARK(idle_task_memory)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(idle_asio_co_spawn_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void idle_flash_task_group_memory(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context io(1);
+    asio::steady_timer timer(io, std::chrono::hours(1));
+    const auto before = heap_in_use();
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      for (int i = 0; i < idle_tasks; ++i) group.spawn(idle_on_timer(timer));
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.poll();  // every child is now suspended on the timer
+    const auto after = heap_in_use();
+    state.counters["bytes_per_task"] = static_cast<double>(after - before) / idle_tasks;
+    timer.cancel();
+    io.run();
+  }
+}
+BENCHMARK(idle_flash_task_group_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // --- cancelling 10,000 suspended tasks ------------------------------------------------------
 
@@ -249,6 +310,34 @@ void cancel_suspended_tasks(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * tasks);
 }
 BENCHMARK(cancel_suspended_tasks)->Unit(benchmark::kMillisecond);
+
+// The same with children that take the cancellation as a value (as_tuple) instead of an
+// exception: what is left once no exception is thrown.
+void cancel_suspended_tasks_no_throw(benchmark::State& state) {
+  constexpr int tasks = 10'000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    asio::io_context io(1);
+    flash::task_group* group_seen = nullptr;
+    auto sleeper = []() -> flash::awaitable<void> {
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+      auto [error] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      benchmark::DoNotOptimize(error);
+    };
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      group_seen = &group;
+      for (int i = 0; i < tasks; ++i) group.spawn(sleeper());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.poll();  // all suspended
+    state.ResumeTiming();
+    group_seen->cancel();
+    io.run();  // until every task has finished
+  }
+  state.SetItemsProcessed(state.iterations() * tasks);
+}
+BENCHMARK(cancel_suspended_tasks_no_throw)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -17,8 +17,10 @@ class stack_pool {
   struct state;
 
  public:
-  /// Stacks of `stack_size` bytes; at most `max_cached` idle ones are kept.
-  explicit stack_pool(std::size_t stack_size = 128 * 1024, std::size_t max_cached = 64)
+  /// Stacks of `stack_size` bytes; at most `max_cached` idle ones are kept. The default keeps
+  /// enough for a few hundred green threads at once (the pages a stack never touched cost no
+  /// memory); past it, each spawn pays for a fresh stack again (see docs/benchmarks.md).
+  explicit stack_pool(std::size_t stack_size = 128 * 1024, std::size_t max_cached = 256)
       : state_(std::make_shared<state>(stack_size, max_cached)) {}
 
   /// A Boost.Context stack allocator drawing from this pool (copies share it).

@@ -7,6 +7,13 @@
 // its own queue (newest first), then in the injection queue, then steals the oldest item of
 // another worker's queue. After a short bounded spin an idle worker sleeps until work arrives.
 //
+// The hot path touches no shared cache line: a worker's queue is a lock-free Chase-Lev deque,
+// a submitter wakes a sleeper only when one is registered (a fence and a load otherwise), the
+// count of outstanding work is settled per worker and only published when it grows or the
+// worker runs dry, queued functions come from a per-thread cache of small blocks, and the
+// workers carry Asio's per-thread recycling cache (as Asio's own threads do), so coroutine
+// frames are recycled on them too.
+//
 // A function that throws does not stop the pool: the worker catches the exception, counts it in
 // statistics::tasks_failed and drops it. (boost::asio::thread_pool lets it escape the worker
 // thread, which ends the program.) Flash chose to keep running because one failing task must not
@@ -22,6 +29,8 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/execution/relationship.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/detail/thread_context.hpp>
+#include <boost/asio/detail/thread_info_base.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +44,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace flash {
 
@@ -43,6 +53,110 @@ namespace detail {
 // std::hardware_destructive_interference_size is not usable here: GCC 12 warns about it in
 // headers and Clang 14's libstdc++ setup lacks it.
 inline constexpr std::size_t cache_line_size = 64;
+
+// A per-thread cache of small blocks for queued functions: a task posted by a task is usually
+// run by the same worker, so its node comes back to the cache it was taken from. Blocks freed
+// on another thread join that thread's cache (up to a limit, then go back to the heap).
+class node_cache {
+  static constexpr std::size_t unit = 64;       // size classes of 64, 128, 192 and 256 bytes
+  static constexpr std::size_t classes = 4;
+  static constexpr std::size_t limit = 512;      // blocks kept per class and thread
+
+  struct block {
+    block* next;
+  };
+  struct state {  // trivially destructible, so usable while the thread's destructors run
+    block* free[classes];
+    std::size_t count[classes];
+    bool closed;  // the thread is exiting: use the heap only
+  };
+  struct cleanup {
+    ~cleanup() {
+      state& s = local;
+      s.closed = true;
+      for (std::size_t c = 0; c < classes; ++c)
+        while (block* b = s.free[c]) {
+          s.free[c] = b->next;
+          ::operator delete(static_cast<void*>(b));
+        }
+    }
+  };
+  static inline thread_local constinit state local{};
+  static inline thread_local cleanup cleaner;
+
+ public:
+  static constexpr bool fits(std::size_t size, std::size_t align) noexcept {
+    return size <= unit * classes && align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+  }
+
+  static void* allocate(std::size_t size) {
+    const std::size_t c = (size - 1) / unit;
+    state& s = local;
+    if (block* b = s.free[c]) {
+      s.free[c] = b->next;
+      --s.count[c];
+      return b;
+    }
+    return ::operator new((c + 1) * unit);
+  }
+
+  static void deallocate(void* p, std::size_t size) noexcept {
+    const std::size_t c = (size - 1) / unit;
+    state& s = local;
+    if (s.closed || s.count[c] >= limit) {
+      ::operator delete(p);
+      return;
+    }
+    if (s.count[c] == 0 && s.free[c] == nullptr) (void)&cleaner;  // frees the cache at thread exit
+    s.free[c] = ::new (p) block{s.free[c]};
+    ++s.count[c];
+  }
+};
+
+template <class T>
+struct cached_allocator {
+  using value_type = T;
+  cached_allocator() = default;
+  template <class U>
+  cached_allocator(const cached_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (n == 1 && node_cache::fits(sizeof(T), alignof(T))) return static_cast<T*>(node_cache::allocate(sizeof(T)));
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1 && node_cache::fits(sizeof(T), alignof(T)))
+      node_cache::deallocate(p, sizeof(T));
+    else
+      std::allocator<T>().deallocate(p, n);
+  }
+  friend bool operator==(cached_allocator, cached_allocator) noexcept { return true; }
+};
+
+// Where the pool allocates a queued function: with the default allocator, from node_cache.
+template <class Allocator>
+struct task_allocator {
+  using type = Allocator;
+  static type make(const Allocator& allocator) { return allocator; }
+};
+template <>
+struct task_allocator<std::allocator<void>> {
+  using type = cached_allocator<void>;
+  static type make(const std::allocator<void>&) { return {}; }
+};
+
+// Gives a worker thread the per-thread state Asio's recycling allocators look for (the same
+// object Asio's own threads carry), so that coroutine frames are recycled on it.
+// Keyed by this object, so no Asio context believes it runs on this thread.
+class asio_thread_cache : boost::asio::detail::thread_context {
+ public:
+  asio_thread_cache() : entry_(this, info_) {}
+  asio_thread_cache(const asio_thread_cache&) = delete;
+  asio_thread_cache& operator=(const asio_thread_cache&) = delete;
+
+ private:
+  boost::asio::detail::thread_info_base info_;  // destroyed after entry_ pops it
+  thread_call_stack::context entry_;
+};
 
 // One queued function: an intrusive list node that knows how to run or destroy what it holds.
 class pool_task {
@@ -60,21 +174,22 @@ class pool_task {
   ~pool_task() = default;
 
  private:
-  friend class task_queue;
-  pool_task* prev_ = nullptr;
+  friend class locked_queue;
   pool_task* next_ = nullptr;
   complete_fn complete_;
 };
 
 template <class Function, class Allocator>
 class pool_task_for final : public pool_task {
+  using base_allocator = typename task_allocator<Allocator>::type;
   using node_allocator =
-      typename std::allocator_traits<Allocator>::template rebind_alloc<pool_task_for>;
+      typename std::allocator_traits<base_allocator>::template rebind_alloc<pool_task_for>;
   using node_traits = std::allocator_traits<node_allocator>;
 
  public:
   template <class F>
-  static pool_task* create(F&& function, const Allocator& allocator) {
+  static pool_task* create(F&& function, const Allocator& executor_allocator) {
+    const base_allocator allocator = task_allocator<Allocator>::make(executor_allocator);
     node_allocator node_alloc(allocator);
     pool_task_for* node = node_traits::allocate(node_alloc, 1);
     try {
@@ -87,7 +202,7 @@ class pool_task_for final : public pool_task {
 
  private:
   template <class F>
-  pool_task_for(F&& function, const Allocator& allocator)
+  pool_task_for(F&& function, const base_allocator& allocator)
       : pool_task(&complete), function_(std::forward<F>(function)), allocator_(allocator) {}
 
   // The node is freed before the call, as Asio's own operations do, so that the function can
@@ -102,51 +217,126 @@ class pool_task_for final : public pool_task {
   }
 
   Function function_;
-  [[no_unique_address]] Allocator allocator_;
+  [[no_unique_address]] base_allocator allocator_;
 };
 
-// A worker's queue. The owner pushes and pops at the back; thieves take from the front.
-// A mutex-guarded intrusive list for now, with exactly the operations a Chase-Lev deque offers,
-// so it can be replaced without touching the pool.
+// A worker's queue: a Chase-Lev work-stealing deque (Chase and Lev 2005, in the C11 form of
+// Le et al. 2013, with sequentially consistent operations in place of the fences so that
+// ThreadSanitizer can follow it). The owner pushes and pops at the bottom without locking;
+// thieves take the oldest task from the top with one compare-exchange. The array doubles when
+// full; a replaced array is kept until the queue dies, since a thief may still be reading it.
 class task_queue {
+  struct ring {
+    explicit ring(std::int64_t capacity)
+        : mask(capacity - 1), slots(std::make_unique<std::atomic<pool_task*>[]>(static_cast<std::size_t>(capacity))) {}
+    pool_task* get(std::int64_t i) const noexcept { return slots[static_cast<std::size_t>(i & mask)].load(std::memory_order_relaxed); }
+    void put(std::int64_t i, pool_task* task) noexcept { slots[static_cast<std::size_t>(i & mask)].store(task, std::memory_order_relaxed); }
+    std::int64_t capacity() const noexcept { return mask + 1; }
+
+    const std::int64_t mask;
+    std::unique_ptr<std::atomic<pool_task*>[]> slots;
+  };
+
+ public:
+  task_queue() {
+    rings_.push_back(std::make_unique<ring>(initial_capacity));
+    ring_.store(rings_.back().get(), std::memory_order_relaxed);
+  }
+  task_queue(const task_queue&) = delete;
+  task_queue& operator=(const task_queue&) = delete;
+
+  // Owner only.
+  void push(pool_task* task) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t t = top_.load(std::memory_order_acquire);
+    ring* r = ring_.load(std::memory_order_relaxed);
+    if (b - t >= r->capacity()) r = grow(r, t, b);
+    r->put(b, task);
+    bottom_.store(b + 1, std::memory_order_release);
+  }
+
+  // The newest task (owner only).
+  pool_task* pop() noexcept {
+    std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    if (top_.load(std::memory_order_relaxed) >= b) return nullptr;  // cheap miss, no store
+    --b;
+    ring* r = ring_.load(std::memory_order_relaxed);
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    if (t > b) {  // a thief took the last one
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    pool_task* task = r->get(b);
+    if (t == b) {  // the last one: race the thieves for it
+      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed))
+        task = nullptr;
+      bottom_.store(b + 1, std::memory_order_relaxed);
+    }
+    return task;
+  }
+
+  // The oldest task (any thread); nullptr when empty or when another thread won the race.
+  pool_task* steal() noexcept {
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    if (t >= b) return nullptr;
+    ring* r = ring_.load(std::memory_order_acquire);
+    pool_task* task = r->get(t);
+    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed))
+      return nullptr;
+    return task;
+  }
+
+  // A hint: may be stale by the time the caller acts on it.
+  bool empty() const noexcept {
+    return top_.load(std::memory_order_seq_cst) >= bottom_.load(std::memory_order_seq_cst);
+  }
+
+ private:
+  static constexpr std::int64_t initial_capacity = 256;
+
+  ring* grow(ring* old, std::int64_t t, std::int64_t b) {
+    auto bigger = std::make_unique<ring>(old->capacity() * 2);
+    for (std::int64_t i = t; i < b; ++i) bigger->put(i, old->get(i));
+    rings_.push_back(std::move(bigger));
+    ring* r = rings_.back().get();
+    ring_.store(r, std::memory_order_release);
+    return r;
+  }
+
+  alignas(cache_line_size) std::atomic<std::int64_t> top_{0};     // thieves
+  alignas(cache_line_size) std::atomic<std::int64_t> bottom_{0};  // owner
+  std::atomic<ring*> ring_{nullptr};
+  std::vector<std::unique_ptr<ring>> rings_;  // owner only; every array ever used
+};
+
+// The injection queue, for work submitted from outside the pool: any thread pushes, any takes.
+class locked_queue {
  public:
   void push(pool_task* task) {
     std::lock_guard lock(mutex_);
     task->next_ = nullptr;
-    task->prev_ = back_;
     (back_ ? back_->next_ : front_) = task;
     back_ = task;
-    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   }
 
-  // The newest task (owner only).
-  pool_task* pop() {
-    if (empty()) return nullptr;
-    std::lock_guard lock(mutex_);
-    pool_task* task = back_;
-    if (task) unlink(task);
-    return task;
-  }
-
-  // The oldest task (any thread).
   pool_task* steal() {
     if (empty()) return nullptr;
     std::lock_guard lock(mutex_);
     pool_task* task = front_;
-    if (task) unlink(task);
+    if (task) {
+      front_ = task->next_;
+      if (!front_) back_ = nullptr;
+      size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
     return task;
   }
 
-  // A hint without locking: may be stale by the time the caller acts on it.
-  bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
+  bool empty() const noexcept { return size_.load(std::memory_order_seq_cst) == 0; }
 
  private:
-  void unlink(pool_task* task) noexcept {
-    (task->prev_ ? task->prev_->next_ : front_) = task->next_;
-    (task->next_ ? task->next_->prev_ : back_) = task->prev_;
-    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  }
-
   std::mutex mutex_;
   pool_task* front_ = nullptr;
   pool_task* back_ = nullptr;
@@ -326,7 +516,7 @@ class thread_pool : public boost::asio::execution_context {
 
   struct statistics {
     std::uint64_t tasks_executed = 0;   ///< functions run, queued or inline (including throwing ones)
-    std::uint64_t steal_attempts = 0;   ///< times a worker locked another worker's non-empty queue
+    std::uint64_t steal_attempts = 0;   ///< times a worker tried another worker's non-empty queue
     std::uint64_t steal_successes = 0;  ///< of those, times it came away with a task
     std::uint64_t tasks_failed = 0;     ///< functions that threw (the exception is dropped)
   };
@@ -437,6 +627,8 @@ class thread_pool : public boost::asio::execution_context {
     detail::owned_counter tasks_failed;
     std::uint32_t random = 1;
     unsigned lookups = 0;
+    // Work this worker finished but has not yet taken off outstanding_ (see enqueue()).
+    std::size_t unsettled = 0;
     thread_pool* pool = nullptr;
     alignas(detail::cache_line_size) std::thread thread;
   };
@@ -470,27 +662,50 @@ class thread_pool : public boost::asio::execution_context {
     self.tasks_executed.increment();
   }
 
+  // Outstanding work is settled per worker. outstanding_ = (true count) + (the workers'
+  // `unsettled` counts), so it never reads lower than the truth: join() cannot return early. A
+  // worker adds to outstanding_ only when it submits more than it has finished, and subtracts
+  // what it finished when it runs out of work, so a task that posts a task touches no shared line.
   void enqueue(detail::pool_task* task, worker* self) {
-    work_started();
-    (self ? self->queue : injected_).push(task);
-    // Pairs with sleep(): either that worker sees queued_ != 0, or we see it among the sleepers.
-    queued_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
-      { std::lock_guard lock(sleep_mutex_); }  // a sleeper is now waiting, not about to
-      wake_.notify_one();
+    if (self) {
+      if (self->unsettled != 0)
+        --self->unsettled;
+      else
+        work_started();
+      self->queue.push(task);
+    } else {
+      work_started();
+      injected_.push(task);
     }
+    // Pairs with sleep(): either the sleeper sees this task in a queue, or we see it registered.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) > notified_.load(std::memory_order_relaxed)) wake_one();
+  }
+
+  void wake_one() {
+    {
+      std::lock_guard lock(sleep_mutex_);
+      if (sleepers_.load(std::memory_order_relaxed) <= notified_.load(std::memory_order_relaxed)) return;
+      notified_.store(notified_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    wake_.notify_one();
   }
 
   void work_started() noexcept { outstanding_.fetch_add(1, std::memory_order_relaxed); }
 
-  void work_finished() noexcept {
-    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  void work_finished(std::size_t count = 1) noexcept {
+    if (outstanding_.fetch_sub(count, std::memory_order_acq_rel) == count) {
       { std::lock_guard lock(sleep_mutex_); }
       idle_.notify_all();
     }
   }
 
+  void settle(worker& self) noexcept {
+    if (self.unsettled != 0) work_finished(std::exchange(self.unsettled, 0));
+  }
+
   void run_worker(worker& self) {
+    detail::asio_thread_cache cache;  // recycled nodes and coroutine frames on this thread
     current_worker() = &self;
     int idle_rounds = 0;
     while (!stopped_.load(std::memory_order_acquire)) {
@@ -502,21 +717,39 @@ class thread_pool : public boost::asio::execution_context {
           auto run = [task] { task->run(); };
           invoke(self, run);
         }
-        work_finished();
-      } else if (++idle_rounds < spin_rounds) {
-        std::this_thread::yield();
+        ++self.unsettled;
       } else {
-        idle_rounds = 0;
-        sleep();
+        settle(self);
+        if (++idle_rounds < spin_rounds) {
+          std::this_thread::yield();
+        } else {
+          idle_rounds = 0;
+          sleep();
+        }
       }
     }
+    settle(self);
     current_worker() = nullptr;
+  }
+
+  bool has_queued_work() const noexcept {
+    if (!injected_.empty()) return true;
+    for (std::size_t i = 0; i < size_; ++i)
+      if (!workers_[i].queue.empty()) return true;
+    return false;
   }
 
   void sleep() {
     std::unique_lock lock(sleep_mutex_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    wake_.wait(lock, [this] { return stopped_.load() || queued_.load() != 0; });
+    // After registering: a submitter that did not see us left its task where we now look.
+    if (!stopped_.load() && !has_queued_work()) {
+      wake_.wait(lock, [this] {
+        return stopped_.load() || notified_.load(std::memory_order_relaxed) != 0;
+      });
+      if (notified_.load(std::memory_order_relaxed) != 0)
+        notified_.store(notified_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -529,7 +762,6 @@ class thread_pool : public boost::asio::execution_context {
     if (!task) task = self.queue.pop();
     if (!task) task = injected_.steal();
     if (!task) task = steal(self);
-    if (task) queued_.fetch_sub(1, std::memory_order_relaxed);
     return task;
   }
 
@@ -556,8 +788,10 @@ class thread_pool : public boost::asio::execution_context {
     for (;;) {
       detail::pool_task* task = injected_.steal();
       for (std::size_t i = 0; !task && i < size_; ++i) task = workers_[i].queue.steal();
-      if (!task) return;
-      queued_.fetch_sub(1, std::memory_order_relaxed);
+      if (!task) {
+        if (!has_queued_work()) return;
+        continue;  // lost a race with a worker
+      }
       task->destroy();
       work_finished();
     }
@@ -568,10 +802,12 @@ class thread_pool : public boost::asio::execution_context {
   std::unique_ptr<worker[]> workers_;
   std::atomic<bool> stopped_{false};
 
-  alignas(detail::cache_line_size) detail::task_queue injected_;  // work from other threads
+  alignas(detail::cache_line_size) detail::locked_queue injected_;  // work from other threads
 
-  alignas(detail::cache_line_size) std::atomic<std::size_t> queued_{0};  // in any queue
-  std::atomic<std::size_t> sleepers_{0};
+  // Workers in sleep() and, of those, how many were woken but are not up yet (both changed
+  // under sleep_mutex_; read without it by submitters).
+  alignas(detail::cache_line_size) std::atomic<std::size_t> sleepers_{0};
+  std::atomic<std::size_t> notified_{0};
   // Queued and running functions plus tracked executors; join() waits for it to reach zero.
   alignas(detail::cache_line_size) std::atomic<std::size_t> outstanding_{0};
 

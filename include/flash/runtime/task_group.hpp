@@ -33,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -87,6 +88,24 @@ inline constexpr bool is_awaitable = false;
 template <class T, class E>
 inline constexpr bool is_awaitable<boost::asio::awaitable<T, E>> = true;
 
+// One spawned child, from its spawn to its completion. The group links the live ones so that a
+// single callback on the group's token reaches them all (a spawn registers nothing with the
+// token), and recycles them: records come in blocks, and a reused record's signal reuses the
+// memory Asio allocated in it for the previous child's cancellation handler.
+struct child_record {
+  boost::asio::cancellation_signal signal;  // bound to the child's co_spawn
+  std::exception_ptr error;                 // how the child ended, classified where it was caught
+  bool cancelled = false;
+  bool started = false;
+  bool running = false;    // between spawn and completion (under the group's mutex)
+  bool linked = false;     // on one of the group's lists of running children
+  bool signalled = false;  // which of those lists: cancellation emitted or not
+  std::uint64_t generation = 0;  // how many children this record has served
+  std::chrono::steady_clock::time_point spawned_at;  // only with an observer
+  child_record* prev = nullptr;                      // the group's lists of live children,
+  child_record* next = nullptr;                      // or of free records
+};
+
 class task_group_state : public std::enable_shared_from_this<task_group_state> {
  public:
   task_group_state(boost::asio::any_io_executor executor, const cancellation_token& parent,
@@ -95,27 +114,76 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     if (options_.max_concurrency > 0) limiter_.emplace(options_.max_concurrency);
   }
 
+  /// Called once, right after construction: cancelling the group's token emits a terminal
+  /// cancellation to every live child, on the group's executor.
+  void watch_cancellation() {
+    registration_ = source_.token().on_cancel([weak = weak_from_this()] {
+      if (auto state = weak.lock()) {
+        state->cancelling_.store(true, std::memory_order_release);
+        boost::asio::dispatch(state->executor_, [state] { state->cancel_children(); });
+      }
+    });
+  }
+
   const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
   cancellation_token token() const { return source_.token(); }
   void cancel() { source_.request_cancel(); }
   semaphore* limiter() noexcept { return limiter_ ? &*limiter_ : nullptr; }
   task_observer* observer() const noexcept { return observer_; }
+  bool cancelling() const noexcept { return cancelling_.load(std::memory_order_acquire); }
 
-  void child_started() {
+  /// A fresh record for a child about to be spawned.
+  child_record& child_started() {
     std::lock_guard lock(mutex_);
+    if (!free_) grow();
+    child_record& child = *free_;
+    free_ = child.next;
+    child.next = nullptr;
+    child.error = nullptr;
+    child.cancelled = child.started = child.signalled = child.linked = false;
+    child.running = true;
+    ++child.generation;
     ++running_;
+    return child;
   }
 
-  void child_finished(std::exception_ptr error) {
+  /// Makes a spawned child reachable by the group's cancellation, unless it already finished
+  /// (it runs inline until it first suspends, and may end there). As with a registration made
+  /// after the spawn, a child that cancels its group while running inline is not cancelled
+  /// itself. Returns whether the group is being cancelled.
+  bool child_spawned(child_record& child, std::uint64_t generation) {
+    std::lock_guard lock(mutex_);
+    if (child.running && !child.linked && child.generation == generation) {
+      link(child, children_);
+      child.linked = true;
+    }
+    return cancelling_.load(std::memory_order_relaxed);
+  }
+
+  /// Gives back a record whose child has finished and whose completion handler is gone.
+  void release(child_record& child) noexcept {
+    std::lock_guard lock(mutex_);
+    if (child.running) {  // the handler was destroyed unrun: the executor is shutting down
+      if (child.linked) unlink(child);
+      child.running = child.linked = false;
+    }
+    child.prev = nullptr;
+    child.next = free_;
+    free_ = &child;
+  }
+
+  void child_finished(child_record& child) {
     bool cancel_siblings = false;
     std::optional<boost::asio::any_completion_handler<void()>> waiter;
     {
       std::lock_guard lock(mutex_);
-      if (error) {
-        if (is_cancellation(error)) {
-          if (!first_cancellation_) first_cancellation_ = error;
+      if (child.linked) unlink(child);
+      child.running = child.linked = false;
+      if (child.error) {
+        if (child.cancelled) {
+          if (!first_cancellation_) first_cancellation_ = child.error;
         } else if (!first_error_) {
-          first_error_ = error;
+          first_error_ = child.error;
           cancel_siblings = options_.on_failure == failure_policy::cancel_siblings;
         }
       }
@@ -159,14 +227,65 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
   }
 
  private:
+  static void link(child_record& child, child_record*& head) noexcept {
+    child.prev = nullptr;
+    child.next = head;
+    if (head) head->prev = &child;
+    head = &child;
+  }
+
+  void unlink(child_record& child) noexcept {
+    (child.prev ? child.prev->next : (child.signalled ? signalled_ : children_)) = child.next;
+    if (child.next) child.next->prev = child.prev;
+    child.prev = child.next = nullptr;
+  }
+
+  void grow() {
+    const std::size_t count = blocks_.empty() ? 8 : std::min<std::size_t>(block_size_ * 2, 1024);
+    blocks_.push_back(std::make_unique<child_record[]>(count));
+    block_size_ = count;
+    for (std::size_t i = count; i-- > 0;) {
+      blocks_.back()[i].next = free_;
+      free_ = &blocks_.back()[i];
+    }
+  }
+
+ public:
+  // On the group's executor. Emitting may complete a child at once (and unlink it), so each
+  // child is moved to the signalled list under the lock and emitted to outside it: a child is
+  // only ever signalled while it is still running.
+  void cancel_children() {
+    for (;;) {
+      child_record* child;
+      {
+        std::lock_guard lock(mutex_);
+        child = children_;
+        if (!child) return;
+        unlink(*child);
+        child->signalled = true;
+        link(*child, signalled_);
+      }
+      child->signal.emit(boost::asio::cancellation_type::terminal);
+    }
+  }
+
+ private:
+
   boost::asio::any_io_executor executor_;
   cancellation_source source_;
   task_group_options options_;
   task_observer* observer_;
   std::optional<semaphore> limiter_;
+  std::atomic<bool> cancelling_{false};
+  cancellation_registration registration_;
 
   mutable std::mutex mutex_;
   std::size_t running_ = 0;
+  child_record* children_ = nullptr;   // running, not yet signalled
+  child_record* signalled_ = nullptr;  // running, cancellation emitted
+  child_record* free_ = nullptr;
+  std::vector<std::unique_ptr<child_record[]>> blocks_;  // every record
+  std::size_t block_size_ = 0;
   std::exception_ptr first_error_;
   std::exception_ptr first_cancellation_;
   // Boost 1.81's any_completion_handler recurses forever in its move assignment: only
@@ -183,7 +302,7 @@ class task_group {
   /// Spawns a stackless child on the group's executor.
   template <class T>
   void spawn(awaitable<T> child) {
-    start(state_->executor(), discard_result(std::move(child)));
+    start(state_->executor(), std::move(child));
   }
 
   /// Spawns a child on `model`: for thread_pool and blocking, `function()` (or
@@ -209,7 +328,7 @@ class task_group {
       case execution_model::thread_pool:
       case execution_model::blocking:
         if constexpr (std::is_invocable_v<F&> || std::is_invocable_v<F&, const cancellation_token&>) {
-          start(state_->executor(), discard_result(offload(pool, std::move(function))));
+          start(state_->executor(), offload(pool, std::move(function)));
           return;
         }
         break;
@@ -224,11 +343,6 @@ class task_group {
   const boost::asio::any_io_executor& executor() const noexcept { return state_->executor(); }
 
  private:
-  template <class T>
-  static awaitable<void> discard_result(awaitable<T> child) {
-    co_await std::move(child);
-  }
-
   // A lambda coroutine reads its captures through the closure: keep the closure in this frame.
   template <class F>
   static awaitable<void> keep_alive_while_running(F function) {
@@ -241,41 +355,71 @@ class task_group {
     co_await boost::asio::spawn(executor, std::move(function), boost::asio::use_awaitable);
   }
 
-  static awaitable<void> guarded(std::shared_ptr<detail::task_group_state> state,
-                                 awaitable<void> child, std::shared_ptr<bool> started) {
-    std::optional<semaphore_permit> permit;
-    if (semaphore* limiter = state->limiter()) {
-      co_await limiter->acquire();
-      permit.emplace(*limiter);
+  // The one frame a child adds: it waits for a place under the limit, runs the child, and
+  // classifies how it ended in the catch that ends the exception's journey (one rethrow fewer
+  // than classifying the exception_ptr afterwards, which matters when 10,000 children are
+  // cancelled at once).
+  template <class T>
+  static awaitable<void> guarded(detail::task_group_state* state, awaitable<T> child,
+                                 detail::child_record* record) {
+    try {
+      std::optional<semaphore_permit> permit;
+      if (semaphore* limiter = state->limiter()) {
+        co_await limiter->acquire();
+        permit.emplace(*limiter);
+      }
+      record->started = true;
+      if (task_observer* observer = state->observer()) observer->task_started();
+      co_await std::move(child);
+    } catch (const flash::error& e) {
+      record->error = std::current_exception();
+      record->cancelled = e.code() == errc::cancelled;
+    } catch (const boost::system::system_error& e) {
+      record->error = std::current_exception();
+      record->cancelled = e.code() == boost::asio::error::operation_aborted;
+    } catch (...) {
+      record->error = std::current_exception();
     }
-    *started = true;
-    if (task_observer* observer = state->observer()) observer->task_started();
-    co_await std::move(child);
+    // The child is done: keep co_spawn from throwing operation_aborted on its way out (its last
+    // co_await checks for a cancellation that no longer has anything to stop), which would cost
+    // a throw and a rethrow per cancelled child.
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
   }
 
-  void start(const boost::asio::any_io_executor& executor, awaitable<void> child) {
-    auto state = state_;
+  template <class T>
+  void start(const boost::asio::any_io_executor& executor, awaitable<T> child) {
+    detail::task_group_state* state = state_.get();
     if (state->token().is_cancelled()) return;  // a cancelled group starts nothing new
-    auto signal = std::make_shared<boost::asio::cancellation_signal>();
-    auto registration = std::make_shared<cancellation_registration>();
-    state->child_started();
     task_observer* observer = state->observer();
     if (observer) observer->task_spawned();
-    auto spawned_at = std::chrono::steady_clock::now();
-    auto started = std::make_shared<bool>(false);
+    detail::child_record& record = state->child_started();
+    const std::uint64_t generation = record.generation;
+    if (observer) record.spawned_at = std::chrono::steady_clock::now();
+    // Owns the record for the completion handler, and gives it back when the handler is
+    // destroyed (after it ran, or unrun when the executor shuts down).
+    struct record_owner {
+      std::shared_ptr<detail::task_group_state> state;
+      void operator()(detail::child_record* record) const noexcept { state->release(*record); }
+    };
+    std::unique_ptr<detail::child_record, record_owner> owner(&record, record_owner{state_});
     boost::asio::co_spawn(
-        executor, guarded(state, std::move(child), started),
+        executor, guarded(state, std::move(child), &record),
         boost::asio::bind_cancellation_slot(
-            signal->slot(), [state, signal, registration, observer, spawned_at, started](std::exception_ptr error) {
-              registration->reset();
-              if (observer)
-                observer->task_finished(std::chrono::steady_clock::now() - spawned_at,
-                                        is_cancellation(error), *started);
-              state->child_finished(error);
+            record.signal.slot(), [owner = std::move(owner)](std::exception_ptr error) {
+              detail::child_record& record = *owner;
+              detail::task_group_state& state = *owner.get_deleter().state;
+              if (error) {  // only what escaped guarded(), such as bad_alloc
+                record.cancelled = is_cancellation(error);
+                record.error = std::move(error);
+              }
+              if (task_observer* observer = state.observer())
+                observer->task_finished(std::chrono::steady_clock::now() - record.spawned_at,
+                                        record.cancelled, record.started);
+              state.child_finished(record);
             }));
-    *registration = state->token().on_cancel([executor, signal] {
-      boost::asio::dispatch(executor, [signal] { signal->emit(boost::asio::cancellation_type::terminal); });
-    });
+    // Cancelled while we were spawning: the group's callback may have missed this child.
+    if (state->child_spawned(record, generation))
+      boost::asio::dispatch(executor, [state = state_] { state->cancel_children(); });
   }
 
   std::shared_ptr<detail::task_group_state> state_;
@@ -290,6 +434,7 @@ auto with_task_group(Body& body, task_group_options options = {}, task_observer*
   using result_type = typename std::invoke_result_t<Body&, task_group&>::value_type;
   auto executor = co_await boost::asio::this_coro::executor;
   auto state = std::make_shared<detail::task_group_state>(executor, parent, options, observer);
+  state->watch_cancellation();
   task_group group(state);
 
   std::exception_ptr body_error;

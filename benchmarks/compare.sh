@@ -1,0 +1,330 @@
+#!/bin/sh
+# Whole-program comparisons of Flash's example tools with the standard ones (issue 5), on
+# generated data, in one run: each figure is the median of RUNS runs (after one warm-up run, so
+# the page cache is warm for both sides), and each ratio is baseline time / Flash time (above 1:
+# Flash is faster) unless the row says otherwise.
+#
+#   sh benchmarks/compare.sh                 # the sizes of the issue (needs ~3.5 GiB in TMPDIR)
+#   QUICK=1 sh benchmarks/compare.sh         # small sizes, to check that it runs
+#
+# Needs, besides scripts/install-deps.sh: curl, python3, time (GNU time, for peak memory); perf is
+# used for instruction counts when it can count them. It builds what it needs in BUILD_DIR
+# (Release) and cleans up its data on exit. Settings (environment):
+#   BUILD_DIR        build directory (default: build-release beside this script's parent)
+#   RUNS             runs per measurement (5)
+#   HASH_FILES, HASH_MIB        files and MiB per file for flash-hash vs sha256sum (64, 16)
+#   CP_MIB                      size of the one big file for flash-cp vs cp (1024)
+#   CP_FILES, CP_FILE_BYTES     the tree for flash-cp -r vs cp -r (10000 files of 2048 bytes)
+#   WC_MIB                      text for flash-wc vs wc (1024)
+#   GET_FILES, GET_BYTES        files served for flash-get vs xargs curl (1000 of 4096 bytes)
+#   HELLO_CALLS                 `--help` calls per timed run (50)
+#   COMPILE_RUNS                compilations per program (3)
+#   TMPDIR                      where the data goes (/tmp)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$root/build-release}
+if [ -n "${QUICK:-}" ]; then
+  : "${RUNS:=3}" "${HASH_FILES:=8}" "${HASH_MIB:=4}" "${CP_MIB:=64}" "${CP_FILES:=500}" "${WC_MIB:=64}"
+  : "${GET_FILES:=100}" "${HELLO_CALLS:=10}" "${COMPILE_RUNS:=1}"
+fi
+RUNS=${RUNS:-5}
+HASH_FILES=${HASH_FILES:-64}
+HASH_MIB=${HASH_MIB:-16}
+CP_MIB=${CP_MIB:-1024}
+CP_FILES=${CP_FILES:-10000}
+CP_FILE_BYTES=${CP_FILE_BYTES:-2048}
+WC_MIB=${WC_MIB:-1024}
+GET_FILES=${GET_FILES:-1000}
+GET_BYTES=${GET_BYTES:-4096}
+HELLO_CALLS=${HELLO_CALLS:-50}
+COMPILE_RUNS=${COMPILE_RUNS:-3}
+cores=$(nproc)
+
+for tool in cmake ninja g++ curl python3 sha256sum openssl /usr/bin/time; do
+  command -v "$tool" > /dev/null 2>&1 || { echo "compare.sh: $tool is needed (apt-get install $(basename "$tool"))" >&2; exit 1; }
+done
+
+data=$(mktemp -d "${TMPDIR:-/tmp}/flash-compare.XXXXXX")
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2> /dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+# --- building -----------------------------------------------------------------------------------
+
+log "building in $BUILD_DIR (Release)"
+cmake -S "$root" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASH_BUILD_TESTS=OFF \
+  -DFLASH_BUILD_EXAMPLES=ON -DFLASH_BUILD_BENCHMARKS=ON > "$data/cmake.log" 2>&1 ||
+  { cat "$data/cmake.log" >&2; exit 1; }
+ninja -C "$BUILD_DIR" -j "${JOBS:-$cores}" hello baseline_hello flash-hash flash-cp flash-wc flash-get > "$data/build.log" 2>&1 ||
+  { tail -50 "$data/build.log" >&2; exit 1; }
+bin=$BUILD_DIR/examples
+hello=$bin/hello
+baseline_hello=$BUILD_DIR/benchmarks/baseline_hello
+
+# --- measuring ----------------------------------------------------------------------------------
+
+now() { date +%s%N; }
+
+# seconds CMD...: runs CMD once (output discarded), prints its wall time in seconds.
+seconds() {
+  start=$(now)
+  "$@" > /dev/null 2>&1 || { log "failed: $*"; return 1; }
+  end=$(now)
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f\n", (b - a) / 1e9 }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# timed SETUP CMD...: one warm-up run, then RUNS runs, each after running the shell command
+# SETUP (untimed; "" for none); prints the median wall time.
+timed() {
+  setup=$1
+  shift
+  [ -n "$setup" ] && sh -c "$setup"
+  "$@" > /dev/null 2>&1 || { log "failed: $*"; return 1; }
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    [ -n "$setup" ] && sh -c "$setup"
+    seconds "$@"
+    i=$((i + 1))
+  done | median
+}
+
+# peak_kib CMD...: the peak resident set of CMD, in KiB (GNU time).
+peak_kib() { /usr/bin/time -f '%M' -o "$data/time.out" "$@" > /dev/null 2>&1 && tail -1 "$data/time.out"; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "not met" }'; }
+
+rows=$data/rows
+: > "$rows"
+# row WHAT BASELINE_FIG FLASH_FIG RATIO TARGET VERDICT
+row() {
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >> "$rows"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >&2
+}
+
+mkdata() {  # mkdata FILE MIB: random bytes
+  head -c "$(($2 * 1024 * 1024))" /dev/urandom > "$1"
+}
+
+# --- flash-hash vs sha256sum ---------------------------------------------------------------------
+
+log "== hashing $HASH_FILES files of $HASH_MIB MiB"
+mkdir "$data/hash"
+i=0
+while [ "$i" -lt "$HASH_FILES" ]; do
+  mkdata "$data/hash/f$i" "$HASH_MIB"
+  i=$((i + 1))
+done
+files=$(ls "$data"/hash/f* | sort)
+# shellcheck disable=SC2086
+if [ "$($bin/flash-hash $files | sha256sum)" != "$(sha256sum $files | sha256sum)" ]; then
+  log "flash-hash and sha256sum disagree"; exit 1
+fi
+# shellcheck disable=SC2086
+t_sha=$(timed "" sha256sum $files)
+# shellcheck disable=SC2086
+t_fh=$(timed "" "$bin/flash-hash" $files)
+total_bytes=$((HASH_FILES * HASH_MIB * 1024 * 1024))
+# The limit: OpenSSL's SHA-256 rate on one core (16 KiB blocks), times the cores.
+per_core=$(openssl speed -evp sha256 -seconds 2 -bytes 16384 2> /dev/null | awk '/^sha256|^SHA256/ { v = $NF } END { sub(/k$/, "", v); print v * 1000 }')
+limit=$(awk -v p="$per_core" -v c="$cores" 'BEGIN { print p * c }')
+rate_sha=$(awk -v b="$total_bytes" -v t="$t_sha" 'BEGIN { print b / t }')
+rate_fh=$(awk -v b="$total_bytes" -v t="$t_fh" 'BEGIN { print b / t }')
+gbs() { awk -v r="$1" 'BEGIN { printf "%.2f GB/s", r / 1e9 }'; }
+r=$(ratio "$t_sha" "$t_fh")
+row "flash-hash vs sha256sum, $HASH_FILES x $HASH_MIB MiB" "${t_sha} s ($(gbs "$rate_sha"))" "${t_fh} s ($(gbs "$rate_fh"))" "${r}x faster" "~8x (90% of the limit)" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
+row "flash-hash vs the openssl-speed limit ($cores x $(gbs "$per_core"))" "$(gbs "$limit")" "$(gbs "$rate_fh")" "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { printf "%.0f%% of the limit", 100 * a / l }')" ">= 90%" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
+rm -rf "$data/hash"
+
+# --- flash-cp vs cp ------------------------------------------------------------------------------
+
+log "== copying one file of $CP_MIB MiB"
+mkdir "$data/cp"
+mkdata "$data/cp/big" "$CP_MIB"
+t_cp=$(timed "rm -f '$data/cp/copy'" cp "$data/cp/big" "$data/cp/copy")
+t_fcp=$(timed "rm -f '$data/cp/copy'" "$bin/flash-cp" "$data/cp/big" "$data/cp/copy")
+cmp -s "$data/cp/big" "$data/cp/copy" || { log "flash-cp: the copy differs"; exit 1; }
+r=$(ratio "$t_cp" "$t_fcp")
+row "flash-cp vs cp, one $CP_MIB MiB file" "$t_cp s" "$t_fcp s" "${r}x" ">= 1x (no slower)" "$(verdict "$r" ">=" 0.95)"
+rm -rf "$data/cp"
+
+log "== copying a tree of $CP_FILES files"
+mkdir -p "$data/tree/src"
+python3 - "$data/tree/src" "$CP_FILES" "$CP_FILE_BYTES" << 'EOF'
+import os, sys
+root, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+block = os.urandom(size)
+for i in range(count):
+    d = os.path.join(root, "d%03d" % (i // 100))
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(block[i % 64:] + block[:i % 64])
+EOF
+t_cpr=$(timed "rm -rf '$data/tree/dst'" cp -r "$data/tree/src" "$data/tree/dst")
+t_fcpr=$(timed "rm -rf '$data/tree/dst'" "$bin/flash-cp" -r "$data/tree/src" "$data/tree/dst")
+diff -r "$data/tree/src" "$data/tree/dst" > /dev/null || { log "flash-cp -r: the copy differs"; exit 1; }
+r=$(ratio "$t_cpr" "$t_fcpr")
+row "flash-cp -r vs cp -r, $CP_FILES files of $CP_FILE_BYTES B" "$t_cpr s" "$t_fcpr s" "${r}x" ">= 1.5x" "$(verdict "$r" ">=" 1.5)"
+rm -rf "$data/tree"
+
+# --- flash-wc vs wc ------------------------------------------------------------------------------
+
+log "== counting $WC_MIB MiB of text"
+python3 - "$data/text" "$WC_MIB" << 'EOF'
+import random, sys
+random.seed(5)
+words = ["flash", "asio", "coroutine", "a", "thread", "pool", "of", "the", "stealing", "x", "zero-copy", "12345"]
+lines = []
+for _ in range(4096):
+    lines.append(" ".join(random.choice(words) for _ in range(random.randint(0, 14))))
+chunk = ("\n".join(lines) + "\n").encode()
+target = int(sys.argv[2]) * 1024 * 1024
+with open(sys.argv[1], "wb") as f:
+    written = 0
+    while written + len(chunk) <= target:
+        f.write(chunk)
+        written += len(chunk)
+    f.write(chunk[: target - written])
+EOF
+if [ "$("$bin/flash-wc" "$data/text" | awk '{ print $1, $2, $3 }')" != "$(wc "$data/text" | awk '{ print $1, $2, $3 }')" ]; then
+  log "flash-wc and wc disagree"; exit 1
+fi
+t_wc=$(timed "" wc "$data/text")
+t_fwc=$(timed "" "$bin/flash-wc" "$data/text")
+m_wc=$(peak_kib wc "$data/text")
+m_fwc=$(peak_kib "$bin/flash-wc" "$data/text")
+head -c $((16 * 1024 * 1024)) "$data/text" > "$data/text-small"
+m_fwc_small=$(peak_kib "$bin/flash-wc" "$data/text-small")
+r=$(ratio "$t_fwc" "$t_wc")
+row "flash-wc vs wc, $WC_MIB MiB of text (time)" "$t_wc s" "$t_fwc s" "${r}x the time of wc" "<= 1.3x" "$(verdict "$r" "<=" 1.3)"
+row "flash-wc peak memory ($WC_MIB MiB; 16 MiB input)" "wc: $m_wc KiB" "$m_fwc KiB ($m_fwc_small KiB)" "$(ratio "$m_fwc" "$m_wc")x wc's" "< 16 MiB at any size" "$(verdict "$m_fwc" "<" 16384)"
+rm -f "$data/text" "$data/text-small"
+
+# --- flash-get vs xargs -P 8 curl ------------------------------------------------------------------
+
+log "== downloading $GET_FILES files of $GET_BYTES B from python3 -m http.server"
+mkdir -p "$data/www" "$data/got"
+python3 - "$data/www" "$GET_FILES" "$GET_BYTES" << 'EOF'
+import os, sys
+block = os.urandom(int(sys.argv[3]))
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], "f%05d" % i), "wb") as f:
+        f.write(block)
+EOF
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$data/www" "$port" > "$data/server.log" 2>&1 &
+server_pid=$!
+i=0
+until curl -s -o /dev/null "http://127.0.0.1:$port/f00000"; do
+  i=$((i + 1)); [ "$i" -lt 100 ] || { log "the HTTP server did not start"; exit 1; }; sleep 0.1
+done
+ls "$data/www" | sed "s|^|http://127.0.0.1:$port/|" > "$data/urls"
+fetch_curl() { (cd "$data/got" && xargs -P 8 -n 1 curl -sSfO < "$data/urls"); }
+fetch_curl_batched() { (cd "$data/got" && xargs -P 8 -n $((GET_FILES / 8 + 1)) curl -sSf --remote-name-all < "$data/urls"); }
+# shellcheck disable=SC2046
+fetch_flash() { "$bin/flash-get" -j 8 -o "$data/got" $(cat "$data/urls"); }
+clean_got="rm -rf '$data/got' && mkdir '$data/got'"
+t_curl=$(timed "$clean_got" fetch_curl)
+t_curlb=$(timed "$clean_got" fetch_curl_batched)
+t_fget=$(timed "$clean_got" fetch_flash)
+[ "$(ls "$data/got" | wc -l)" -eq "$GET_FILES" ] || { log "flash-get did not fetch every file"; exit 1; }
+r=$(ratio "$t_curl" "$t_fget")
+row "flash-get -j 8 vs xargs -P 8 -n 1 curl, $GET_FILES x $GET_BYTES B" "$t_curl s" "$t_fget s" "${r}x" ">= 3x" "$(verdict "$r" ">=" 3)"
+row "flash-get -j 8 vs xargs -P 8 curl, $((GET_FILES / 8 + 1)) URLs a curl (kept alive)" "$t_curlb s" "$t_fget s" "$(ratio "$t_curlb" "$t_fget")x" "(no target)" "-"
+kill "$server_pid" 2> /dev/null || true
+wait "$server_pid" 2> /dev/null || true
+server_pid=""
+rm -rf "$data/www" "$data/got"
+
+# --- hello: start-up, compile time, size --------------------------------------------------------------
+
+log "== hello --help"
+help_loop() {  # help_loop PROGRAM: HELLO_CALLS calls
+  n=0
+  while [ "$n" -lt "$HELLO_CALLS" ]; do "$1" --help > /dev/null; n=$((n + 1)); done
+}
+t_bh=$(timed "" help_loop "$baseline_hello")
+t_h=$(timed "" help_loop "$hello")
+per_call() { awk -v t="$1" -v n="$HELLO_CALLS" 'BEGIN { printf "%.2f ms", 1000 * t / n }'; }
+r=$(ratio "$t_h" "$t_bh")
+row "hello --help vs the same program in CLI11+Asio (wall, a call)" "$(per_call "$t_bh")" "$(per_call "$t_h")" "${r}x the time" "<= 1.1x" "$(verdict "$r" "<=" 1.1)"
+# Instructions, when perf can count them (not in most VMs); else CPU time (task-clock).
+perf_count() {  # perf_count EVENT PROGRAM
+  perf stat -x, -e "$1" -r "$HELLO_CALLS" "$2" --help 2>&1 > /dev/null | awk -F, -v e="$1" '$3 ~ e { print $1 }'
+}
+if command -v perf > /dev/null 2>&1; then
+  i_bh=$(perf_count instructions:u "$baseline_hello" || true)
+  i_h=$(perf_count instructions:u "$hello" || true)
+  case "$i_bh$i_h" in
+    *[!0-9]* | "")
+      tc_bh=$(perf_count task-clock "$baseline_hello" || true)
+      tc_h=$(perf_count task-clock "$hello" || true)
+      case "$tc_bh$tc_h" in
+        "" | *[!0-9.]*) row "hello --help, instructions" "n/a" "n/a" "perf cannot count here" "<= 1.1x" "not measured" ;;
+        *) row "hello --help, CPU time (perf task-clock; instructions not countable here)" "$tc_bh ms" "$tc_h ms" "$(ratio "$tc_h" "$tc_bh")x" "<= 1.1x" "$(verdict "$(ratio "$tc_h" "$tc_bh")" "<=" 1.1)" ;;
+      esac ;;
+    *) r=$(ratio "$i_h" "$i_bh"); row "hello --help, instructions (user)" "$i_bh" "$i_h" "${r}x" "<= 1.1x" "$(verdict "$r" "<=" 1.1)" ;;
+  esac
+else
+  row "hello --help, instructions" "n/a" "n/a" "perf is not installed" "<= 1.1x" "not measured"
+fi
+
+log "== compile time and size"
+# The compiler command ninja runs for each, without the ccache launcher and with the object
+# written to $data.
+compile_command() {  # compile_command OBJECT_TARGET_PATH
+  ninja -C "$BUILD_DIR" -t commands "$1" | tail -1 | sed -e 's|^[^ ]*ccache ||' -e "s| -o [^ ]*| -o $data/out.o|" \
+    -e 's| -MD -MT [^ ]* -MF [^ ]*||'
+}
+hello_object=$(ninja -C "$BUILD_DIR" -t query examples/hello | awk '/input:/ { f = 1; next } f && /\.o$/ { print $1; exit }')
+baseline_object=$(ninja -C "$BUILD_DIR" -t query benchmarks/baseline_hello | awk '/input:/ { f = 1; next } f && /\.o$/ { print $1; exit }')
+c_h=$(compile_command "$hello_object")
+c_bh=$(compile_command "$baseline_object")
+compile_time() {  # compile_time COMMAND: median of COMPILE_RUNS
+  i=0
+  while [ "$i" -lt "$COMPILE_RUNS" ]; do
+    (cd "$BUILD_DIR" && seconds sh -c "$1")
+    i=$((i + 1))
+  done | median
+}
+ct_bh=$(compile_time "$c_bh")
+ct_h=$(compile_time "$c_h")
+r=$(ratio "$ct_h" "$ct_bh")
+row "compile hello.cpp vs baseline_hello.cpp (Release)" "$ct_bh s" "$ct_h s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+# The precompiled-header option: <flash/flash.hpp> compiled once (as CMake's
+# target_precompile_headers does), then hello.cpp against it.
+mkdir -p "$data/pch/flash"
+pch_flags=$(printf '%s\n' "$c_h" | sed -e 's| -o [^ ]*||' -e 's| -c [^ ]*||')
+ct_pch_build=$( (cd "$BUILD_DIR" && seconds sh -c "$pch_flags -x c++-header $root/include/flash/flash.hpp -o $data/pch/flash/flash.hpp.gch") || echo n/a)
+c_h_pch=$(printf '%s\n' "$c_h" | sed -e "s| -c | -I$data/pch -include flash/flash.hpp -Winvalid-pch -c |")
+ct_h_pch=$(compile_time "$c_h_pch")
+r=$(ratio "$ct_h_pch" "$ct_bh")
+row "compile hello.cpp with the precompiled <flash/flash.hpp> (built once in $ct_pch_build s)" "$ct_bh s" "$ct_h_pch s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+s_bh=$(stat -c %s "$baseline_hello")
+s_h=$(stat -c %s "$hello")
+strip -o "$data/hello.stripped" "$hello"
+strip -o "$data/baseline.stripped" "$baseline_hello"
+ss_bh=$(stat -c %s "$data/baseline.stripped")
+ss_h=$(stat -c %s "$data/hello.stripped")
+r=$(ratio "$ss_h" "$ss_bh")
+row "binary size of hello vs baseline_hello (stripped; unstripped)" "$ss_bh B ($s_bh B)" "$ss_h B ($s_h B)" "${r}x ($(ratio "$s_h" "$s_bh")x)" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+
+# --- the table ------------------------------------------------------------------------------------
+
+echo
+echo "Machine: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2 }'), $cores cores; $(date -u +%Y-%m-%d); RUNS=$RUNS"
+echo
+echo "| comparison | baseline | Flash | ratio | target | verdict |"
+echo "|---|---|---|---|---|---|"
+cat "$rows"
