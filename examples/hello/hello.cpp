@@ -5,6 +5,8 @@
 //   hello nap --ms N                                a green thread (asio::spawn) sleeping
 //   hello primes LIMIT                              CPU-bound: counts primes on the pool
 //   hello save FILE [--ms N]                        writes FILE through a temporary, after a wait
+//   hello login [--user U] [--password P] [--role R] [--remember]
+//                                                   asks at the terminal for what is not given
 
 #include <flash/flash.hpp>
 
@@ -66,6 +68,15 @@ flash::awaitable<void> save(flash::context& ctx) {
   fmt::print("saved {}\n", path);
 }
 
+// Every value of login may be left out: it is then asked for at the terminal (the password
+// without echo), or refused when stdin is not a terminal.
+int login(flash::context& ctx) {
+  fmt::print("Logged in as {} ({}) with a password of {} characters{}\n", ctx.get<std::string>("user"),
+             ctx.get<std::string>("role"), ctx.get<std::string>("password").size(),
+             ctx.get<bool>("remember") ? "; remembered" : "");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,5 +103,13 @@ int main(int argc, char** argv) {
                    .arg<std::string>("file", "The file to write")
                    .option<int>("--ms", "How long to wait before committing", {.default_value = 0})
                    .run(save))
+      .command(flash::cmd<"login">("Log in, asking for what the command line does not give")
+                   .option<std::string>("-u,--user", "Who logs in", {.env = "HELLO_USER", .prompt = "User name"})
+                   .option<std::string>("--password", "The password",
+                                        {.env = "HELLO_PASSWORD", .prompt = "Password", .secret = true})
+                   .option<std::string>("--role", "What the session may do",
+                                        {.check = flash::one_of({"reader", "writer", "admin"}), .prompt = "Role"})
+                   .flag("--remember", "Stay logged in", {.prompt = "Remember this login?"})
+                   .run(login))
       .run(argc, argv);
 }

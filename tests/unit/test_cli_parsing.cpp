@@ -271,3 +271,32 @@ TEST_CASE("count tells how often a repeatable flag was given", "[cli][parsing]")
   REQUIRE(run_cli(app, {"run", "-v", "-v", "-v"}).status == 0);
   CHECK(count == 3);
 }
+
+TEST_CASE("a program of one command takes its options and arguments directly", "[cli][parsing]") {
+  std::vector<std::string> files;
+  bool lines = false;
+  auto app = flash::cli("count", "Count things")
+                 .version("1.2")
+                 .root_command(flash::cmd<"count">()
+                                   .flag("-l,--lines", "Count lines")
+                                   .args<std::string>("FILE", "What to count", {.optional = true})
+                                   .timeout(std::chrono::seconds(5))
+                                   .run([&](flash::context& ctx) {
+                                     files = ctx.get_many<std::string>("FILE");
+                                     lines = ctx.get<bool>("lines");
+                                   }));
+  auto ok = run_cli(app, {"-l", "a", "b"});
+  CHECK(ok.status == 0);
+  CHECK(lines);
+  CHECK(files == std::vector<std::string>{"a", "b"});
+
+  auto help = run_cli(app, {"--help"});
+  CHECK(help.status == 0);
+  CHECK_THAT(help.out, Catch::Contains("Count things"));
+  CHECK_THAT(help.out, Catch::Contains("-l,--lines"));
+  CHECK_THAT(run_cli(app, {"--version"}).out, Catch::Contains("1.2"));
+
+  auto typo = run_cli(app, {"--lnes"});
+  CHECK(typo.status == 2);
+  CHECK_THAT(typo.err, Catch::StartsWith("count: error: unknown option '--lnes'; did you mean '--lines'?"));
+}

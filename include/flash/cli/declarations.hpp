@@ -38,10 +38,32 @@ inline std::string key_of(std::string_view names) {
   return std::string(shortest_form);
 }
 
-template <class Settings>
-void apply_common_settings(CLI::Option* option, const Settings& settings) {
+template <class T>
+struct element_of {
+  using type = T;
+};
+template <class T, class A>
+struct element_of<std::vector<T, A>> {
+  using type = T;
+};
+
+/// What completion offers for a value of type T when its check says nothing: paths for text.
+template <class T>
+value_hint default_hint() {
+  using element = typename element_of<T>::type;
+  if constexpr (std::is_convertible_v<std::string, element>) return {value_kind::path};
+  return {value_kind::none};
+}
+
+/// Applies what options and arguments share, then binds `key` to `option` in `store`.
+template <class T, class Settings>
+void finish_declaration(CLI::Option* option, const Settings& settings, values& store, const std::string& key) {
   if (!settings.env.empty()) option->envname(settings.env);
   if (settings.check) option->check(*settings.check);
+  store.bind(key, option);
+  value_hint hint = settings.check ? settings.check->hint() : value_hint{};
+  store.set_hint(key, hint.kind == value_kind::unspecified ? default_hint<T>() : std::move(hint));
+  if (!settings.prompt.empty()) store.set_prompt(key, {settings.prompt, settings.secret});
 }
 
 template <class Derived>
@@ -57,9 +79,9 @@ class declarations {
           T& target = store.declare<T>(key, settings.default_value.value_or(T{}));
           CLI::Option* option = app.add_option(names, target, description);
           if (settings.default_value) option->capture_default_str();
-          if (settings.required) option->required();
-          apply_common_settings(option, settings);
-          store.bind(key, option);
+          // A value to prompt for is required too, but asked for rather than refused when missing.
+          if (settings.required && settings.prompt.empty()) option->required();
+          finish_declaration<T>(option, settings, store, key);
         });
     return static_cast<Derived&&>(*this);
   }
@@ -74,6 +96,7 @@ class declarations {
           CLI::Option* option = app.add_flag(names, target, description);
           if (!settings.env.empty()) option->envname(settings.env);
           store.bind(key, option);
+          if (!settings.prompt.empty()) store.set_prompt(key, {settings.prompt, false, true});
         });
     return static_cast<Derived&&>(*this);
   }
@@ -88,9 +111,8 @@ class declarations {
           T& target = store.declare<T>(name, settings.default_value.value_or(T{}));
           CLI::Option* option = app.add_option(name, target, description);
           if (settings.default_value) option->capture_default_str();
-          if (!settings.default_value && !settings.optional) option->required();
-          apply_common_settings(option, settings);
-          store.bind(name, option);
+          if (!settings.default_value && !settings.optional && settings.prompt.empty()) option->required();
+          finish_declaration<T>(option, settings, store, name);
         });
     return static_cast<Derived&&>(*this);
   }

@@ -6,28 +6,51 @@
 #include <CLI/Validators.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace flash {
 
-using validator = CLI::Validator;
+/// What a value is, for shell completion: a file, a directory, one of some words, or nothing
+/// to offer (a number). `unspecified` lets the value's type decide.
+enum class value_kind { unspecified, none, path, file, directory, choice };
+
+struct value_hint {
+  value_kind kind = value_kind::unspecified;
+  std::vector<std::string> choices{};  ///< for value_kind::choice
+};
+
+/// A CLI11 validator, plus what it tells completion about the values it accepts. Any
+/// CLI::Validator converts to one.
+class validator : public CLI::Validator {
+ public:
+  using CLI::Validator::Validator;
+  validator(CLI::Validator check, value_hint hint = {})  // NOLINT: converting on purpose
+      : CLI::Validator(std::move(check)), hint_(std::move(hint)) {}
+
+  const value_hint& hint() const noexcept { return hint_; }
+
+ private:
+  value_hint hint_;
+};
 
 /// A number within [min, max].
 template <class T>
 validator range(T min, T max) {
-  return CLI::Range(min, max);
+  return {CLI::Range(min, max), {value_kind::none}};
 }
 
 /// A path to an existing file (not a directory).
-inline const validator existing_file = CLI::ExistingFile;
+inline const validator existing_file{CLI::ExistingFile, {value_kind::file}};
 /// A path to an existing directory.
-inline const validator existing_directory = CLI::ExistingDirectory;
+inline const validator existing_directory{CLI::ExistingDirectory, {value_kind::directory}};
 /// A path that does not exist yet.
-inline const validator nonexistent_path = CLI::NonexistentPath;
+inline const validator nonexistent_path{CLI::NonexistentPath, {value_kind::path}};
 
 /// One of a fixed set of words: `flash::one_of({"sha256", "sha512"})`.
 inline validator one_of(std::vector<std::string> choices) {
-  return CLI::IsMember(std::move(choices));
+  value_hint hint{value_kind::choice, choices};
+  return {CLI::IsMember(std::move(choices)), std::move(hint)};
 }
 
 }  // namespace flash

@@ -2,6 +2,7 @@
 // The parsed values of one command: each declared option, flag or argument, by name, with its type.
 
 #include <flash/cli/errors.hpp>
+#include <flash/cli/validators.hpp>
 #include <flash/core/type_name.hpp>
 
 #include <CLI/App.hpp>
@@ -14,6 +15,14 @@
 #include <vector>
 
 namespace flash {
+
+/// A value to ask for at the terminal when the command line, environment and configuration
+/// file left it out.
+struct prompt_request {
+  std::string question;
+  bool secret = false;
+  bool yes_no = false;  ///< a flag: asked as a confirmation
+};
 
 class values {
  public:
@@ -34,6 +43,30 @@ class values {
 
   void bind(std::string_view name, CLI::Option* option) { find(name).option = option; }
   CLI::Option* option(std::string_view name) const { return find(name).option; }
+
+  /// What completion may offer for `name`'s values.
+  void set_hint(std::string_view name, value_hint hint) { find(name).hint = std::move(hint); }
+
+  void set_prompt(std::string_view name, prompt_request request) {
+    find(name).prompt = std::move(request);
+    prompted_.emplace_back(name);
+  }
+
+  /// Calls f(option, request, hint) for each value that is to be asked for when missing.
+  template <class F>
+  void for_each_prompt(F&& f) const {
+    for (const auto& name : prompted_) {  // in the order they were declared
+      const slot& s = find(name);
+      if (s.option) f(s.option, s.prompt, s.hint);
+    }
+  }
+
+  /// Calls f(option, hint) for each option and argument bound to CLI11.
+  template <class F>
+  void for_each_bound(F&& f) const {
+    for (const auto& [name, s] : slots_)
+      if (s.option) f(static_cast<const CLI::Option*>(s.option), s.hint);
+  }
 
   template <class T>
   const T& get(std::string_view name) const {
@@ -58,6 +91,8 @@ class values {
     std::any value;
     std::string_view (*type_name)() = nullptr;
     CLI::Option* option = nullptr;
+    value_hint hint{};
+    prompt_request prompt{};
   };
 
   const slot& find(std::string_view name) const {
@@ -71,6 +106,7 @@ class values {
 
   std::string command_;
   std::map<std::string, slot, std::less<>> slots_;
+  std::vector<std::string> prompted_;
 };
 
 }  // namespace flash
