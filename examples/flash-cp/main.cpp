@@ -148,8 +148,7 @@ flash::awaitable<int> copy(flash::context& ctx) {
   }
 
   const std::uint64_t total = plan.total_bytes();
-  flash::progress_bar bar(total, "copying",
-                          ::isatty(STDERR_FILENO) == 1 && (total >= (64u << 20) || plan.files.size() >= 1000));
+  flash::progress_bar bar(total, "copying");
   flash::copy_tree_options options{
       .file = {.mode_mask = static_cast<mode_t>(0777 & ~umask_bits),
                .sync = ctx.get<bool>("sync"),

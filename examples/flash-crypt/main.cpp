@@ -32,7 +32,6 @@
 namespace {
 
 constexpr const char* passphrase_variable = "FLASH_CRYPT_PASSPHRASE";
-constexpr std::uint64_t long_work_bytes = std::uint64_t{32} << 20;
 
 enum class direction { encrypt, decrypt };
 
@@ -125,8 +124,7 @@ flash::awaitable<int> run(flash::context& ctx, direction way) {
     wipe(*typed);
   }
 
-  flash::progress_bar bar(total, way == direction::encrypt ? "encrypting" : "decrypting",
-                          ::isatty(STDERR_FILENO) == 1 && total >= long_work_bytes);
+  flash::progress_bar bar(total, way == direction::encrypt ? "encrypting" : "decrypting");
   flash::crypt_options options;
   options.on_progress = [&bar](std::uint64_t bytes) { bar.advance(bytes); };
   auto work = way == direction::encrypt ? flash::async_encrypt_file(ctx, in, out, passphrase, std::move(options))

@@ -91,9 +91,11 @@ flash::awaitable<int> get(flash::context& ctx) {
                              .resources = &ctx.resources(),
                              .file_executor = ctx.pool().get_executor()});
 
-  // Lines go out in argument order as soon as the ones before them are known; under a progress
-  // bar (stderr on a terminal) they wait until the bar is gone.
-  flash::progress_bar bar(urls.size(), "downloading");
+  // One line for all the URLs, and one for each download under way (as many as fit). Result
+  // lines go out above them in argument order, as soon as the ones before them are known.
+  flash::multi_progress progress;
+  auto& overall = progress.add("downloading", urls.size(), flash::progress_unit::items);
+  std::vector<flash::progress_task*> downloading(urls.size(), nullptr);
   std::vector<std::optional<std::string>> lines(urls.size());
   std::size_t printed = 0;
   auto print_ready = [&] {
@@ -103,14 +105,24 @@ flash::awaitable<int> get(flash::context& ctx) {
   flash::fetch_options options{
       .max_concurrency = static_cast<std::size_t>(ctx.get<int>("jobs")),
       .observer = &ctx.metrics(),
-      .on_result = [&](std::size_t index, const flash::fetch_result& result) {
-        lines[index] = describe(result);
-        bar.advance(1);
-        if (!bar.enabled()) print_ready();
-      }};
-  auto downloading = client.fetch_all(std::move(requests), std::move(options));
-  const auto results = co_await std::move(downloading);
-  bar.finish();
+      .on_result =
+          [&](std::size_t index, const flash::fetch_result& result) {
+            if (downloading[index]) progress.remove(*std::exchange(downloading[index], nullptr));
+            lines[index] = describe(result);
+            overall.advance();
+            progress.above(print_ready);
+          },
+      .on_progress =
+          [&](std::size_t index, std::uint64_t received, std::uint64_t expected) {
+            if (!downloading[index] && progress.enabled())
+              downloading[index] = &progress.add(requests[index].destination.filename().string(), expected);
+            if (!downloading[index]) return;
+            downloading[index]->set_total(expected);
+            downloading[index]->set(received);
+          }};
+  auto fetching = client.fetch_all(requests, std::move(options));
+  const auto results = co_await std::move(fetching);
+  progress.finish();
   print_ready();
 
   std::size_t failed = 0;

@@ -19,7 +19,6 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,8 +33,6 @@
 namespace {
 
 constexpr const char* program = "flash-hash";
-// Less than this much to hash is over before a progress bar would tell anything.
-constexpr std::uint64_t long_work_bytes = std::uint64_t{32} << 20;
 
 struct settings {
   flash::hash_algorithm algorithm = flash::hash_algorithm::sha256;
@@ -134,35 +131,6 @@ std::string quote_name(std::string_view name) {
 
 // --- output --------------------------------------------------------------------------------
 
-// The progress bar shares the terminal with the results: a line is printed with the bar erased,
-// and the bar is drawn again below it.
-class screen {
- public:
-  screen(std::uint64_t total_bytes, std::string label)
-      : bar_(total_bytes, std::move(label), ::isatty(STDERR_FILENO) == 1 && total_bytes >= long_work_bytes),
-        shared_terminal_(bar_.enabled() && ::isatty(STDOUT_FILENO) == 1) {}
-
-  void advance(std::uint64_t bytes) {
-    std::lock_guard lock(mutex_);
-    bar_.advance(bytes);
-  }
-
-  template <class Print>
-  void print(Print print) {
-    std::lock_guard lock(mutex_);
-    if (shared_terminal_) std::fputs("\r\033[2K", stderr);
-    print();
-    if (shared_terminal_) std::fflush(stdout);
-  }
-
-  void finish() { bar_.finish(); }
-
- private:
-  std::mutex mutex_;
-  flash::progress_bar bar_;
-  bool shared_terminal_;
-};
-
 // Hands results over in index order, whatever order they arrive in.
 class in_order {
  public:
@@ -195,19 +163,23 @@ std::vector<std::filesystem::path> paths_of(const std::vector<std::string>& name
   return paths;
 }
 
+// The bytes to hash, for the progress bar; 0 (unknown: a spinner) when an input is standard
+// input or anything else whose size is not known beforehand.
 std::uint64_t total_size(const std::vector<std::string>& names) {
   std::uint64_t total = 0;
   for (const auto& name : names) {
     struct stat status {};
-    if (name != "-" && ::stat(name.c_str(), &status) == 0 && S_ISREG(status.st_mode))
-      total += static_cast<std::uint64_t>(status.st_size);
+    if (name == "-") return 0;
+    if (::stat(name.c_str(), &status) != 0) continue;  // reported when its turn comes
+    if (!S_ISREG(status.st_mode)) return 0;
+    total += static_cast<std::uint64_t>(status.st_size);
   }
   return total;
 }
 
-flash::hash_files_options options_for(const settings& s, screen& out, in_order& ordered) {
+flash::hash_files_options options_for(const settings& s, flash::progress_bar& bar, in_order& ordered) {
   return {.max_concurrency = s.jobs,
-          .on_progress = [&out](std::uint64_t bytes) { out.advance(bytes); },
+          .on_progress = [&bar](std::uint64_t bytes) { bar.advance(bytes); },
           .on_result = [&ordered](std::size_t index, const flash::hash_result& result) {
             ordered.arrived(index, result);
           }};
@@ -217,10 +189,10 @@ flash::hash_files_options options_for(const settings& s, screen& out, in_order& 
 
 flash::awaitable<int> print_sums(flash::context& ctx, const settings& s) {
   int status = 0;
-  screen out(total_size(s.files), "hashing");
+  flash::progress_bar bar(total_size(s.files), "hashing");
   in_order ordered(s.files.size(), [&](std::size_t i, const flash::hash_result& result) {
     const std::string& name = s.files[i];
-    out.print([&] {
+    bar.above([&] {
       if (result.ok()) {
         fmt::print("{}{}  {}\n", needs_escape(name) ? "\\" : "", result.digest, escaped(name));
       } else {
@@ -229,9 +201,9 @@ flash::awaitable<int> print_sums(flash::context& ctx, const settings& s) {
       }
     });
   });
-  auto hashing = flash::hash_files(ctx, paths_of(s.files), s.algorithm, options_for(s, out, ordered));
+  auto hashing = flash::hash_files(ctx, paths_of(s.files), s.algorithm, options_for(s, bar, ordered));
   co_await std::move(hashing);
-  out.finish();
+  bar.finish();
   co_return status;
 }
 
@@ -331,12 +303,12 @@ flash::awaitable<int> check_list(flash::context& ctx, const settings& s, const s
   std::size_t mismatched = 0, unreadable = 0;
   std::vector<std::string> names;
   for (const auto& line : list.lines) names.push_back(line.name);
-  screen out(total_size(names), "checking");
+  flash::progress_bar bar(total_size(names), "checking");
   in_order ordered(list.lines.size(), [&](std::size_t i, const flash::hash_result& result) {
     const checksum_line& line = list.lines[i];
     const bool has_newline = line.name.find('\n') != std::string::npos;
     const std::string shown = has_newline ? "\\" + escaped(line.name) : line.name;
-    out.print([&] {
+    bar.above([&] {
       if (!result.ok()) {
         ++unreadable;
         fmt::print(stderr, "{}: {}: {}\n", program, quote_name(line.name), result.reason);
@@ -349,9 +321,9 @@ flash::awaitable<int> check_list(flash::context& ctx, const settings& s, const s
       }
     });
   });
-  auto hashing = flash::hash_files(ctx, paths_of(names), s.algorithm, options_for(s, out, ordered));
+  auto hashing = flash::hash_files(ctx, paths_of(names), s.algorithm, options_for(s, bar, ordered));
   co_await std::move(hashing);
-  out.finish();
+  bar.finish();
 
   std::fflush(stdout);
   if (list.improper)
@@ -394,7 +366,7 @@ flash::awaitable<int> hash(flash::context& ctx) {
 
 int main(int argc, char** argv) {
   return flash::cli(program,
-                    "Print or check SHA-256, SHA-512 or BLAKE2b checksums, as sha256sum, sha512sum and b2sum do,\n"
+                    "Print or check SHA-256, SHA-512 or BLAKE2b checksums, as sha256sum, sha512sum and b2sum do, "
                     "hashing the files in parallel. With no FILE, or when FILE is -, read standard input.")
       .version(flash::version_string)
       .root_command(

@@ -214,13 +214,19 @@ flash::awaitable<int> count(flash::context& ctx) {
   const int width = column_width(inputs, shown);
   const bool multibyte = MB_CUR_MAX > 1;
 
-  std::uint64_t regular_bytes = 0;
+  // The bytes to read, for the progress bar; unknown (a spinner) with a pipe among the inputs.
+  std::uint64_t to_read = 0;
   for (const auto& in : inputs) {
     struct stat status {};
-    if (!in.is_stdin && ::stat(in.name.c_str(), &status) == 0 && S_ISREG(status.st_mode))
-      regular_bytes += static_cast<std::uint64_t>(status.st_size);
+    const int failed = in.is_stdin ? ::fstat(STDIN_FILENO, &status) : ::stat(in.name.c_str(), &status);
+    if (failed) continue;
+    if (!S_ISREG(status.st_mode)) {
+      to_read = 0;
+      break;
+    }
+    to_read += static_cast<std::uint64_t>(status.st_size);
   }
-  flash::progress_bar bar(regular_bytes, "counting", ::isatty(STDERR_FILENO) == 1 && regular_bytes >= (64u << 20));
+  flash::progress_bar bar(to_read, "counting");
 
   // Each input holds one buffer while it is read: memory stays the same whatever the sizes.
   const std::size_t concurrency = std::max<std::size_t>(1, ctx.max_concurrency());
@@ -277,7 +283,7 @@ flash::awaitable<int> count(flash::context& ctx) {
     }
     result.values = tally.finish();
     outcomes[index] = std::move(result);
-    if (!bar.enabled()) print_ready();
+    bar.above(print_ready);
   };
 
   // Inputs naming standard input are read one after the other (the first one reads it all).

@@ -330,6 +330,9 @@ struct fetch_options {
   task_observer* observer = nullptr;  ///< counts the requests as tasks, e.g. &ctx.metrics()
   /// Called as each URL finishes (in completion order), with its position in the request list.
   std::function<void(std::size_t, const fetch_result&)> on_result{};
+  /// Called as each URL's body arrives, with its position, the bytes received so far (from 0
+  /// again when a retry starts over) and the size the server announced (0 when it did not).
+  std::function<void(std::size_t, std::uint64_t, std::uint64_t)> on_progress{};
 };
 
 namespace detail {
@@ -442,18 +445,22 @@ class http_client {
     std::vector<char> chunk = std::vector<char>(64 * 1024);
   };
 
+  // Bytes of the body received so far, and the size announced (or 0).
+  using body_progress = std::function<void(std::uint64_t, std::uint64_t)>;
+
   // One request and its response on `conn`; says whether the connection may be kept.
   struct exchange_result {
     http_response response;
     bool keep_alive = false;
   };
 
-  awaitable<http_response> fetch(std::string text, std::filesystem::path destination) {
+  awaitable<http_response> fetch(std::string text, std::filesystem::path destination,
+                                 const body_progress* progress = nullptr) {
     const url target = parse_url(text);
     std::size_t attempts = 0;
-    auto attempt = [this, &target, &destination, &attempts] {
+    auto attempt = [this, &target, &destination, &attempts, progress] {
       ++attempts;
-      return follow_redirects(target, destination);
+      return follow_redirects(target, destination, progress);
     };
     retry_policy policy{.max_attempts = options_.retries + 1,
                         .base_delay = options_.retry_delay,
@@ -470,10 +477,11 @@ class http_client {
     co_return std::move(*response);
   }
 
-  awaitable<http_response> follow_redirects(url target, std::filesystem::path destination) {
+  awaitable<http_response> follow_redirects(url target, std::filesystem::path destination,
+                                            const body_progress* progress) {
     const std::string first = target.str();
     for (std::size_t redirects = 0;; ++redirects) {
-      auto exchanging = exchange(target, destination);
+      auto exchanging = exchange(target, destination, progress);
       http_response response = co_await std::move(exchanging);
       response.redirects = redirects;
       if (detail::is_redirect(response.status)) {
@@ -501,7 +509,7 @@ class http_client {
   // A request on a kept-alive connection if there is one, else on a new one. A kept-alive
   // connection the server has closed meanwhile fails before any response: then once more on a
   // new connection.
-  awaitable<http_response> exchange(url target, std::filesystem::path destination) {
+  awaitable<http_response> exchange(url target, std::filesystem::path destination, const body_progress* progress) {
     const std::string key = target.authority();
     for (bool first_round = true;; first_round = false) {
       std::unique_ptr<connection> conn = first_round ? take_idle(key) : nullptr;
@@ -512,7 +520,7 @@ class http_client {
       }
       bool response_started = false;
       try {
-        auto exchanging = exchange_on(*conn, target, destination, response_started);
+        auto exchanging = exchange_on(*conn, target, destination, progress, response_started);
         exchange_result result = co_await std::move(exchanging);
         if (result.keep_alive) give_back(key, std::move(conn));
         co_return std::move(result.response);
@@ -530,8 +538,8 @@ class http_client {
     co_return conn;
   }
 
-  awaitable<exchange_result> exchange_on(connection& conn, const url& target,
-                                         const std::filesystem::path& destination, bool& response_started) {
+  awaitable<exchange_result> exchange_on(connection& conn, const url& target, const std::filesystem::path& destination,
+                                         const body_progress* progress, bool& response_started) {
     namespace http = boost::beast::http;
     auto& socket = conn.tcp->socket();
     const std::string& peer = conn.tcp->peer();
@@ -588,6 +596,7 @@ class http_client {
         response.body.append(conn.chunk.data(), size);
       }
       if (options_.on_body_bytes) options_.on_body_bytes(size);
+      if (progress && *progress) (*progress)(response.body_size, parser.content_length().value_or(0));
     }
     if (file) {
       if (options_.file_executor) {
@@ -606,7 +615,12 @@ class http_client {
                             const fetch_options& options) {
     result.url = request.url;
     try {
-      auto fetching = fetch(request.url, request.destination);
+      body_progress progress;
+      if (options.on_progress)
+        progress = [&options, index](std::uint64_t received, std::uint64_t expected) {
+          options.on_progress(index, received, expected);
+        };
+      auto fetching = fetch(request.url, request.destination, &progress);
       result.response.emplace(co_await std::move(fetching));
     } catch (...) {
       if (is_cancellation(std::current_exception())) throw;
