@@ -2,35 +2,7 @@
 # Runs the hello example as a user would and checks its output, messages and exit codes.
 set -u
 hello=$1
-failures=0
-passes=0
-
-# Waits (up to 20 s) until process $1 handles SIGINT, so that a signal sent next is not lost to
-# a slow start (sanitizer builds on a loaded machine start slowly).
-wait_until_handling_sigint() {
-  local pid=$1 mask
-  for _ in $(seq 200); do
-    mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return
-    [[ -n $mask ]] && (( (16#$mask & 2) != 0 )) && return
-    sleep 0.1
-  done
-}
-
-# expect NAME EXPECTED_STATUS PATTERN_IN_OUTPUT -- COMMAND...
-expect() {
-  local name=$1 status=$2 pattern=$3
-  shift 4
-  local output
-  output=$("$@" 2>&1)
-  local actual=$?
-  if [[ $actual -ne $status ]]; then
-    echo "FAIL $name: exit $actual, expected $status; output:"; echo "$output"; failures=$((failures + 1)); return
-  fi
-  if [[ -n $pattern ]] && ! grep -qF -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output lacks '$pattern':"; echo "$output"; failures=$((failures + 1)); return
-  fi
-  passes=$((passes + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../tools/lib.sh"
 
 expect greet 0 "Hello, Ada!" -- "$hello" greet Ada
 expect greet_loud_count 0 "HELLO, ADA!
@@ -42,7 +14,7 @@ expect wait 0 "waited 20 ms" -- "$hello" wait --ms 20
 expect wait_green 0 "waited 5 ms" -- env FLASH_MODEL=green_thread "$hello" wait --ms 5
 expect wait_pool 0 "waited 5 ms" -- env FLASH_MODEL=thread_pool "$hello" wait --ms 5
 expect greet_pool 0 "Hello, Bo!" -- env FLASH_MODEL=thread_pool "$hello" greet Bo
-expect help 0 "greet                       Greet someone by name" -- "$hello" --help
+expect help 0 "  greet   Greet someone by name" -- "$hello" --help
 expect command_help 0 "How many times to greet" -- "$hello" greet --help
 expect version 0 "0.1.0" -- "$hello" --version
 expect no_command 2 "hello: error: A subcommand is required" -- "$hello"
@@ -75,9 +47,9 @@ wait $pid
 status=$?
 leftovers=$(ls -A "$work" | grep -v '^out.txt$' || true)
 if [[ $status -ne 130 || -n $leftovers ]]; then
-  echo "FAIL interrupted save: exit $status, left: $leftovers"; failures=$((failures + 1))
+  fail "interrupted save: exit $status, left: $leftovers"
 else
-  passes=$((passes + 1))
+  pass
 fi
 rm -rf "$work"
 
@@ -93,12 +65,11 @@ for model in stackless green_thread thread_pool; do
     status=$?
     elapsed=$(( $(date +%s) - start ))
     if [[ $status -ne ${signal##*:} || $elapsed -gt 5 ]]; then
-      echo "FAIL interrupt $model SIG${signal%%:*}: exit $status after ${elapsed}s"; failures=$((failures + 1))
+      fail "interrupt $model SIG${signal%%:*}: exit $status after ${elapsed}s"
     else
-      passes=$((passes + 1))
+      pass
     fi
   done
 done
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+report

@@ -3,14 +3,8 @@
 # partial destination after a failure, a full disk or Ctrl-C.
 set -u
 flash_cp=$(realpath "$1")
-failures=0
-passes=0
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-pass() { passes=$((passes + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_work_dir
 
 # A listing of a tree: path, kind, mode and link target of every entry, and each file's checksum.
 listing() {
@@ -21,22 +15,6 @@ listing() {
 same_tree() {
   if ! diff <(listing "$2") <(listing "$3") >/dev/null; then
     fail "$1: the trees differ:"; diff <(listing "$2") <(listing "$3") | head -10
-  else
-    pass
-  fi
-}
-
-# expect NAME STATUS MESSAGE -- COMMAND...: exit status and a line of stderr.
-expect() {
-  local name=$1 status=$2 message=$3
-  shift 4
-  local err
-  err=$("$@" 2>&1 >/dev/null)
-  local actual=$?
-  if [[ $actual -ne $status ]]; then
-    fail "$name: exit $actual, expected $status: $err"
-  elif [[ -n $message ]] && ! grep -qF -- "$message" <<<"$err"; then
-    fail "$name: stderr lacks '$message': $err"
   else
     pass
   fi
@@ -181,5 +159,4 @@ fi
 no_temporaries "after Ctrl-C of a large copy"
 rm -f large.bin large.copy
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+report

@@ -3,31 +3,8 @@
 # passphrase, a damaged file, no passphrase, Ctrl-C) with its exit code and no output left behind.
 set -u
 tool=$(realpath "$1")
-failures=0
-passes=0
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-pass() { passes=$((passes + 1)); }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
-
-# expect NAME STATUS PATTERN -- COMMAND...: exit status, and PATTERN in stdout+stderr.
-expect() {
-  local name=$1 status=$2 pattern=$3
-  shift 4
-  local output
-  output=$("$@" 2>&1 </dev/null)
-  local actual=$?
-  if [[ $actual -ne $status ]]; then
-    fail "$name: exit $actual, expected $status; output:"; echo "$output"; return
-  fi
-  if [[ -n $pattern ]] && ! grep -qF -- "$pattern" <<<"$output"; then
-    fail "$name: output lacks '$pattern':"; echo "$output"; return
-  fi
-  pass
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_work_dir
 
 # nothing_but NAME FILES...: the directory holds exactly these files (no output, no temporary).
 nothing_but() {
@@ -117,45 +94,8 @@ expect missing_argument 2 "OUT is required" -- "$tool" encrypt small
 expect help 0 "encrypt" -- "$tool" --help
 nothing_but refusals_write_nothing empty empty.enc small small.enc large large.enc
 
-# Ctrl-C while the input is still arriving: exit 130, no output, no temporary. The pipe is held
-# open for writing; once flash-crypt has it open it is working, and handles SIGINT (a background
-# job of a script would otherwise ignore it). It must not inherit the script's descriptor of the pipe.
-wait_open() {
-  for _ in $(seq 100); do
-    ls -l /proc/$1/fd 2>/dev/null | grep -qF -- "-> $2" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-finish() {  # sets `status` once the child ends (10 s at most); an unreaped child is a zombie
-  for _ in $(seq 100); do
-    if [[ ! -e /proc/$1/stat || $(awk '{print $3}' /proc/$1/stat 2>/dev/null) == Z ]]; then
-      wait $1
-      status=$?
-      return
-    fi
-    sleep 0.1
-  done
-  kill -KILL $1
-  wait $1
-  status=hung
-}
-mkfifo pipe
-exec 3<>pipe
-head -c 1000 /dev/urandom >&3
-"$tool" encrypt pipe sealed 3>&- >/dev/null 2>&1 &
-pid=$!
-if wait_open $pid "$work/pipe"; then
-  kill -INT $pid
-  finish $pid
-  [[ $status == 130 ]] && pass || fail "interrupted: exit $status instead of 130"
-else
-  kill -KILL $pid; wait $pid
-  fail "interrupted: flash-crypt never opened the pipe"
-fi
-exec 3>&-
-rm pipe
+# Ctrl-C while the input is still arriving: exit 130, no output, no temporary.
+interrupt_reading_pipe interrupted "$(head -c 750 /dev/urandom | base64 -w0)" -- "$tool" encrypt pipe sealed
 nothing_but interrupted_leaves_nothing empty empty.enc small small.enc large large.enc
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+report

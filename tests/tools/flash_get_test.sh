@@ -4,28 +4,9 @@
 # which starts one in-process and runs this same binary.
 set -u
 get=$(realpath "$1")  # the script works in a temporary directory
-failures=0
-passes=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# expect NAME EXPECTED_STATUS PATTERN_IN_OUTPUT -- COMMAND...
-expect() {
-  local name=$1 status=$2 pattern=$3
-  shift 4
-  local output
-  output=$("$@" 2>&1)
-  local actual=$?
-  if [[ $actual -ne $status ]]; then
-    echo "FAIL $name: exit $actual, expected $status; output:"; echo "$output"; failures=$((failures + 1)); return
-  fi
-  if [[ -n $pattern ]] && ! grep -qF -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output lacks '$pattern':"; echo "$output"; failures=$((failures + 1)); return
-  fi
-  passes=$((passes + 1))
-}
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
+enter_work_dir
 
 expect help 0 "Download URLs concurrently into a directory" -- "$get" --help
 expect help_options 0 "-j,--jobs" -- "$get" --help
@@ -42,7 +23,7 @@ expect bad_timeout 2 "--timeout" -- "$get" --timeout abc http://127.0.0.1/
 expect unknown_option 2 "unknown option '--retrys'; did you mean '--retries'?" -- "$get" --retrys http://127.0.0.1:1/
 # A bad URL among good ones: nothing is downloaded at all.
 expect bad_among_good 2 "unsupported URL scheme" -- "$get" -o "$work/never" http://127.0.0.1:1/a https://x/b
-[[ ! -e $work/never ]] && passes=$((passes + 1)) || { echo "FAIL bad_among_good: $work/never was created"; failures=$((failures + 1)); }
+[[ ! -e $work/never ]] && pass || fail "bad_among_good: $work/never was created"
 
 # Nothing listens on 127.0.0.1 port 1: refused, reported per URL, exit 1, no file left.
 expect refused 1 "FAILED  http://127.0.0.1:1/a.txt: connecting to 127.0.0.1:1: Connection refused" -- \
@@ -51,9 +32,9 @@ expect refused_in_order 1 "FAILED  http://127.0.0.1:1/one
 FAILED  http://127.0.0.1:1/two" -- "$get" --retries 1 -o "$work/out" http://127.0.0.1:1/one http://127.0.0.1:1/two
 leftovers=$(ls -A "$work/out")
 if [[ -n $leftovers ]]; then
-  echo "FAIL refused: files left behind: $leftovers"; failures=$((failures + 1))
+  fail "refused: files left behind: $leftovers"
 else
-  passes=$((passes + 1))
+  pass
 fi
 
 # An output directory that cannot be created is a failure naming it.
@@ -61,5 +42,4 @@ touch "$work/file"
 expect output_not_dir 1 "flash-get: error: creating $work/file/sub: Not a directory" -- \
   "$get" -o "$work/file/sub" http://127.0.0.1:1/a
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+report

@@ -3,15 +3,8 @@
 # program's name swapped) on stderr, and the same exit codes, for hashing and for --check.
 set -u
 tool=$(realpath "$1")
-failures=0
-passes=0
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-pass() { passes=$((passes + 1)); }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_work_dir
 
 # same NAME :: REFERENCE_COMMAND... :: FLASH_HASH_ARGS...: runs both, compares stdout, stderr
 # (the reference's program name replaced by flash-hash) and exit codes.
@@ -36,47 +29,6 @@ same() {
     fail "$name: stderr differs from ${reference[0]}"; diff ref.err got.err | head -20; return
   fi
   pass
-}
-
-# expect NAME STATUS PATTERN -- COMMAND...: exit status, and PATTERN in stdout+stderr.
-expect() {
-  local name=$1 status=$2 pattern=$3
-  shift 4
-  local output
-  output=$("$@" 2>&1 </dev/null)
-  local actual=$?
-  if [[ $actual -ne $status ]]; then
-    fail "$name: exit $actual, expected $status; output:"; echo "$output"; return
-  fi
-  if [[ -n $pattern ]] && ! grep -qF -- "$pattern" <<<"$output"; then
-    fail "$name: output lacks '$pattern':"; echo "$output"; return
-  fi
-  pass
-}
-
-# wait_open PID PATH: waits (10 s at most) until process PID has PATH open.
-wait_open() {
-  for _ in $(seq 100); do
-    ls -l /proc/$1/fd 2>/dev/null | grep -qF -- "-> $2" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# finish PID: waits (10 s at most) for the child PID to end and sets `status` to its exit status,
-# or kills it and sets "hung". (kill -0 would still find an ended child that is not yet reaped.)
-finish() {
-  for _ in $(seq 100); do
-    if [[ ! -e /proc/$1/stat || $(awk '{print $3}' /proc/$1/stat 2>/dev/null) == Z ]]; then
-      wait $1
-      status=$?
-      return
-    fi
-    sleep 0.1
-  done
-  kill -KILL $1
-  wait $1
-  status=hung
 }
 
 # Generated files: empty, tiny, around the 1 MiB chunk, several chunks, and awkward names.
@@ -163,23 +115,16 @@ expect help 0 "Usage: flash-hash" -- "$tool" --help
 expect version 0 "." -- "$tool" --version
 expect metrics 0 '"tasks_spawned":2' -- "$tool" --metrics=json one empty
 
-# Ctrl-C while a file is still arriving: exit 130. The pipe is held open for writing, so flash-hash
-# waits on it; once it has the pipe open it is hashing, and handles SIGINT (a background job of a
-# script would otherwise ignore it). It must not inherit the script's descriptor of the pipe.
-mkfifo pipe
-exec 3<>pipe
-printf 'partial' >&3
-"$tool" one pipe 3>&- >/dev/null 2>&1 &
-pid=$!
-if wait_open $pid "$work/pipe"; then
-  kill -INT $pid
-  finish $pid
-  [[ $status == 130 ]] && pass || fail "interrupted: exit $status instead of 130"
-else
-  kill -KILL $pid; wait $pid
-  fail "interrupted: flash-hash never opened the pipe"
-fi
-exec 3>&-
+# Ctrl-C while a file is still arriving: exit 130.
+interrupt_reading_pipe interrupted partial -- "$tool" one pipe
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+# A pipe that stalls, on a terminal: a spinner (its size is unknown) once the work has lasted half
+# a second, erased; the result line as without it. None when stderr is not a terminal.
+slow="head -c 3000000 several; sleep 1.5"
+expected=$(head -c 3000000 several | sha256sum)
+on_terminal progress_on_terminal "hashing " "$expected" -- "($slow) | '$tool'"
+transcript=$(script -qec "($slow) | '$tool' 2>progress.err" /dev/null </dev/null | tr -d '\r')
+[[ ! -s progress.err && $transcript == "$expected" ]] && pass ||
+  fail "progress with stderr not a terminal: stderr '$(cat -v progress.err)', output '$transcript'"
+
+report

@@ -2,12 +2,8 @@
 # flash-wc against GNU wc: the same output byte for byte, the same messages and exit codes.
 set -u
 flash_wc=$(realpath "$1")
-failures=0
-passes=0
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_work_dir
 
 # same NAME [ARGS...]: stdout, stderr (with the program's name) and exit code equal wc's.
 # The standard input comes from $stdin_file if set, else from /dev/null.
@@ -27,7 +23,7 @@ same() {
   elif ! cmp -s "$work/expected.err" "$work/actual.err"; then
     fail "$name: messages differ from wc's:"; diff "$work/expected.err" "$work/actual.err" | head -10
   else
-    passes=$((passes + 1))
+    pass
   fi
 }
 
@@ -41,7 +37,7 @@ same_pipe() {
   if [[ "$expected" != "$actual" ]]; then
     fail "$name: '$actual' from a pipe, wc says '$expected'"
   else
-    passes=$((passes + 1))
+    pass
   fi
 }
 
@@ -102,13 +98,24 @@ status=$?
 if [[ $status -ne 2 ]] || ! grep -q "unknown option '--bogus'" "$work/err"; then
   fail "usage error: exit $status, $(cat "$work/err")"
 else
-  passes=$((passes + 1))
+  pass
 fi
 if ! "$flash_wc" --help | grep -q "Usage: flash-wc \[OPTIONS\] \[FILE...\]"; then
   fail "--help"
 else
-  passes=$((passes + 1))
+  pass
 fi
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+# --- progress on a terminal ----------------------------------------------------------------------
+# Standard input from a pipe that stalls: its size is unknown, so a spinner, drawn once the count
+# has lasted half a second and erased before the counts are printed; none when stderr is a pipe.
+slow="printf 'one two\\n'; sleep 1.5; printf 'three\\n'"
+on_terminal progress_on_terminal "counting " "      2       3      14" -- "($slow) | '$flash_wc'"
+transcript=$(script -qec "($slow) | '$flash_wc' 2>'$work/progress.err'" /dev/null </dev/null | tr -d '\r')
+if [[ -s $work/progress.err || $transcript != "      2       3      14" ]]; then
+  fail "progress with stderr not a terminal: stderr '$(cat -v "$work/progress.err")', output '$transcript'"
+else
+  pass
+fi
+
+report

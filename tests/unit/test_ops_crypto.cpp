@@ -37,30 +37,6 @@ using flash::hash_algorithm;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "flash-crypto-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-
-  // What the directory holds, by name: shows leftover temporaries too.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
-
 std::string generated(std::size_t size, std::uint32_t seed) {
   std::mt19937 random(seed);
   std::string data(size, '\0');

@@ -41,22 +41,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "flash-ops-files-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
 std::string make_data(std::size_t size, unsigned seed = 1) {
   std::mt19937 random(seed);
   std::string data(size, '\0');

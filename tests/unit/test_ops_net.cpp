@@ -90,24 +90,13 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = 10s) {
   return true;
 }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "flash-net-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
+/// Accepts one connection and never answers: reads until the client leaves.
+flash::awaitable<void> silent_peer(tcp::acceptor& acceptor) {
+  tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
+  char byte;
+  boost::system::error_code ec;
+  co_await peer.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(asio::use_awaitable, ec));
+}
 
 /// A 127.0.0.1 port that refuses connections: bound, never listening, held until destroyed.
 struct refusing_port {
@@ -450,13 +439,7 @@ TEST_CASE("net: a read the peer never answers times out, naming the peer", "[net
   asio::io_context io;
   tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   const std::string port = std::to_string(acceptor.local_endpoint().port());
-  auto silent_peer = [&]() -> flash::awaitable<void> {
-    tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
-    char byte;
-    boost::system::error_code ec;  // waits for the client to leave
-    co_await peer.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(asio::use_awaitable, ec));
-  };
-  asio::co_spawn(io, silent_peer(), asio::detached);
+  asio::co_spawn(io, silent_peer(acceptor), asio::detached);
 
   flash::resource_tracker tracker;
   auto client = [&]() -> flash::awaitable<void> {
@@ -519,13 +502,7 @@ TEST_CASE("net: cancelling a pending read ends it as cancelled and closes the so
   asio::io_context io;
   tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   const std::string port = std::to_string(acceptor.local_endpoint().port());
-  auto silent_peer = [&]() -> flash::awaitable<void> {
-    tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
-    char byte;
-    boost::system::error_code ec;
-    co_await peer.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(asio::use_awaitable, ec));
-  };
-  asio::co_spawn(io, silent_peer(), asio::detached);
+  asio::co_spawn(io, silent_peer(acceptor), asio::detached);
 
   flash::resource_tracker tracker;
   asio::cancellation_signal signal;
