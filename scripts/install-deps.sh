@@ -4,7 +4,7 @@
 set -eu
 packages="cmake g++ clang-14 libclang-rt-14-dev ninja-build ccache git ca-certificates
   libboost1.81-dev libboost-context1.81-dev libcli11-dev libfmt-dev catch2 libbenchmark-dev libtbb-dev libssl-dev
-  coreutils openssl bsdutils zsh fish groff-base man-db"
+  coreutils openssl bsdutils zsh fish groff-base man-db python3 curl time"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
