@@ -53,13 +53,18 @@ same fish_files "some-dir/ some-file " "$(fish_complete 'hello save some')"
 
 # --- colour: on a terminal, never in a pipe or with NO_COLOR, forced by CLICOLOR_FORCE
 esc=$'\e['
-on_tty=$($pty_run -- "$hello" --help)
-[[ $on_tty == *"${esc}1;4mUsage:"* ]] && pass || fail "help on a terminal has no colour: $on_tty"
+if have_terminal; then
+  on_tty=$($pty_run -- "$hello" --help)
+  [[ $on_tty == *"${esc}1;4mUsage:"* ]] && pass || fail "help on a terminal has no colour: $on_tty"
+  [[ $($pty_run -- env NO_COLOR=1 "$hello" --help) != *"$esc"* ]] && pass || fail "NO_COLOR did not turn colour off"
+  [[ $($pty_run -- "$hello" greet Ada --metrics) == *"${esc}"* ]] && pass || fail "metrics report not in colour"
+else
+  not_run "colour on a terminal"
+fi
 [[ $("$hello" --help) != *"$esc"* ]] && pass || fail "help in a pipe has colour"
-[[ $($pty_run -- env NO_COLOR=1 "$hello" --help) != *"$esc"* ]] && pass || fail "NO_COLOR did not turn colour off"
+[[ $(NO_COLOR=1 CLICOLOR_FORCE=1 "$hello" --help) != *"$esc"* ]] && pass || fail "NO_COLOR did not win over CLICOLOR_FORCE"
 [[ $(CLICOLOR_FORCE=1 "$hello" --help) == *"$esc"* ]] && pass || fail "CLICOLOR_FORCE did not force colour"
 [[ $(CLICOLOR_FORCE=1 "$hello" gret 2>&1) == *"${esc}1;31merror:"* ]] && pass || fail "usage error not in colour"
-[[ $($pty_run -- "$hello" greet Ada --metrics) == *"${esc}"* ]] && pass || fail "metrics report not in colour"
 [[ $("$hello" greet Ada --metrics 2>&1) != *"$esc"* ]] && pass || fail "metrics report in a pipe has colour"
 # Wrapped to the terminal's width.
 wide=0
@@ -91,6 +96,7 @@ same man_pages 9 "$(ls man | wc -l)"
 expect docs_markdown 0 "## hello greet" -- "$hello" docs markdown
 
 # --- prompts: asked on a terminal, in declaration order, the password not echoed
+if have_terminal; then
 answers=$($pty_run --expect "User name: " --send ada --expect "Password: " --send hunter2 \
   --expect "Choose 1-3 or a name: " --send 2 --expect "Remember this login? [y/N] " --send y -- "$hello" login)
 [[ $answers == *"Logged in as ada (writer) with a password of 7 characters; remembered"* ]] && pass ||
@@ -99,6 +105,9 @@ answers=$($pty_run --expect "User name: " --send ada --expect "Password: " --sen
 retry=$($pty_run --expect "Choose 1-3 or a name: " --send root --expect "'root' is not one of the choices" \
   --send admin --expect "[y/N] " --send "" -- "$hello" login -u bo --password pw)
 [[ $retry == *"Logged in as bo (admin) with a password of 2 characters"* ]] && pass || fail "choice retry: $retry"
+else
+  not_run "prompts on a terminal"
+fi
 expect prompt_refused 2 "hello login: error: --user is required, and stdin is not a terminal to ask for it" \
   -- "$hello" login
 expect prompt_env 0 "Logged in as cy (reader)" -- env HELLO_USER=cy HELLO_PASSWORD=x "$hello" login --role reader --remember

@@ -112,7 +112,9 @@ fi
 slow="printf 'one two\\n'; sleep 1.5; printf 'three\\n'"
 on_terminal progress_on_terminal "counting " "      2       3      14" -- "($slow) | '$flash_wc'"
 transcript=$(script -qec "($slow) | '$flash_wc' 2>'$work/progress.err'" /dev/null </dev/null | tr -d '\r')
-if [[ -s $work/progress.err || $transcript != "      2       3      14" ]]; then
+if ! have_terminal; then
+  not_run "progress with stderr not a terminal"
+elif [[ -s $work/progress.err || $transcript != "      2       3      14" ]]; then
   fail "progress with stderr not a terminal: stderr '$(cat -v "$work/progress.err")', output '$transcript'"
 else
   pass

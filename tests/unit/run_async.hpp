@@ -39,9 +39,11 @@ T run_async(boost::asio::io_context& io, flash::awaitable<T> task) {
   if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 
+// One io_context for the whole test run: a test's thread_pool may still be returning from the
+// post that resumed the coroutine when run() ends, so the context must outlive every pool.
 template <class T>
 T run_async(flash::awaitable<T> task) {
-  boost::asio::io_context io;
+  static boost::asio::io_context io;
   return run_async(io, std::move(task));
 }
 
