@@ -128,7 +128,13 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 kill -INT $pid
-printf 'more data, so the blocked read returns\n' >&3
+# More data, so that the blocked read returns and the copy sees the cancellation; again until it
+# has ended, since the signal may be handled only after the read has taken the first line.
+for _ in $(seq 1 100); do
+  [[ -e /proc/$pid && $(awk '{print $3}' /proc/$pid/stat 2>/dev/null) != Z ]] || break
+  printf 'more data, so the blocked read returns\n' >&3
+  sleep 0.1
+done
 wait $pid
 status=$?
 exec 3>&-
