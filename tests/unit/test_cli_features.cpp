@@ -170,6 +170,40 @@ TEST_CASE("configuration files: command line over environment over file over def
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("the built-ins work when only the environment or a default file names them", "[cli][config]") {
+  // A command line that names no built-in is parsed without them; these must still count.
+  const auto dir = temporary_directory();
+  std::ofstream(dir / "tool.toml") << "[build]\njobs = 7\n";
+  int jobs = 0;
+  auto app = std::move(sample_app(nullptr, &jobs)).config_file((dir / "tool.toml").string());
+  scoped_env clear("TOOL_JOBS", nullptr);
+  REQUIRE(run_cli(app, {"build"}).status == 0);
+  CHECK(jobs == 7);
+  {
+    scoped_env metrics("FLASH_METRICS", "json");
+    auto result = run_cli(app, {"build"});
+    CHECK(result.status == 0);
+    CHECK_THAT(result.err, Catch::StartsWith("{\"tasks_spawned\":"));
+  }
+  // And a usage error reads the same whichever way it was parsed.
+  auto unknown = run_cli(sample_app(), {"buidl"});
+  CHECK(unknown.status == 2);
+  CHECK(unknown.err == "tool: error: unknown command 'buidl'; did you mean 'build'?\nRun 'tool --help' for more information.\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("completion hints of the built-ins do not leak into options of the same name", "[cli][completion]") {
+  auto app = flash::cli("tool").command(flash::cmd<"render">()
+                                            .option<std::string>("--format", "Output format",
+                                                                 {.check = flash::one_of({"png", "svg"})})
+                                            .option<std::string>("--shell", "A shell command", {})
+                                            .run([](flash::context&) {}));
+  auto format = run_cli(app, {"__complete", "render", "--format", ""});
+  CHECK(format.out == "png\nsvg\n:none\n");
+  auto shell = run_cli(app, {"__complete", "render", "--shell", ""});
+  CHECK(shell.out == ":files\n");
+}
+
 TEST_CASE("docs: a man page per command and a Markdown reference", "[cli][docs]") {
   auto app = sample_app();
   const auto dir = temporary_directory();

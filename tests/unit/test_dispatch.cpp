@@ -291,3 +291,61 @@ TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signa
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
 }
+
+namespace {
+volatile std::sig_atomic_t own_handler_calls = 0;
+void own_handler(int) { own_handler_calls = own_handler_calls + 1; }
+
+// Runs `body` in a child process and returns its wait status.
+template <class Body>
+int in_child(Body body) {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(body());
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return status;
+}
+
+int run_in_child(const flash::cli& app, const char* command) {
+  const char* argv[] = {"app", command};
+  std::ostringstream out, err;
+  return app.run(2, argv, out, err);
+}
+}  // namespace
+
+TEST_CASE("outside a command, Ctrl-C does what the program's own handler says", "[dispatch][signals]") {
+  const int status = in_child([] {
+    std::signal(SIGINT, own_handler);
+    auto app = flash::cli("app")
+                   .command(flash::cmd<"stop">().run([](flash::context& ctx) {
+                     std::raise(SIGINT);
+                     return ctx.is_cancelled() ? 0 : 1;
+                   }))
+                   .command(flash::cmd<"wait">().run([](flash::context&) -> flash::awaitable<void> {
+                     std::raise(SIGINT);
+                     co_await flash::sleep_for(10s);
+                   }));
+    if (run_in_child(app, "stop") != 130 || own_handler_calls != 0) return 10;
+    std::raise(SIGINT);  // between commands: the program's handler, not a cancellation
+    if (own_handler_calls != 1) return 11;
+    if (run_in_child(app, "stop") != 130 || own_handler_calls != 1) return 12;
+    // After a coroutine command (whose Asio signal set resets the handlers when it ends), a
+    // blocking command still turns Ctrl-C into a cancellation.
+    if (run_in_child(app, "wait") != 130) return 13;
+    if (run_in_child(app, "stop") != 130) return 14;
+    return 0;
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("after a command, Ctrl-C ends a program that has no handler of its own", "[dispatch][signals]") {
+  const int status = in_child([] {
+    auto app = flash::cli("app").command(flash::cmd<"ok">().run([](flash::context&) {}));
+    if (run_in_child(app, "ok") != 0) return 10;
+    std::raise(SIGINT);
+    return 11;  // not reached: the default disposition ends the process
+  });
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGINT);
+}

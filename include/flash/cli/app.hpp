@@ -109,49 +109,125 @@ class cli : public detail::declarations<cli> {
   int run(int argc, const char* const* argv, std::ostream& out = std::cout,
           std::ostream& err = std::cerr) const {
     detail::pending_interrupt().store(0);
-    const auto err_style = terminal::palette::for_stream(terminal::colour_enabled(err));
-    CLI::App app(node_.description, node_.name);
+    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+
+    // Most command lines name none of the built-in commands and options; declaring those costs
+    // as much as parsing, so they are left out unless a word could be one of them. A command
+    // line the lean parse refuses is parsed again with everything declared, so that help and
+    // error messages are the same either way.
+    if (!may_use_builtins(args)) {
+      invocation lean(node_);
+      if (auto status = declare(lean, false, out, err)) return *status;
+      try {
+        lean.app.parse(argc, argv);
+        if (find_chosen(lean).node->invoke) return execute(lean, out, err);
+      } catch (const CLI::ParseError&) {
+      }
+    }
+
+    invocation full(node_);
+    if (auto status = declare(full, true, out, err)) return *status;
+    if (!args.empty() && args.front() == detail::complete_entry_point) {
+      args.erase(args.begin());
+      out << detail::complete(full.app, std::move(args), hints_of(full)).to_string();
+      return exit_code::success;
+    }
+    if (auto status = run_root_builtin(full.app, args, out, err)) return *status;
+    try {
+      full.app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return report_parse_error(full, e, out, err);
+    }
+    if (full.global.completion && full.global.completion->parsed()) {
+      out << detail::completion_script(full.global.shell, node_.name);
+      return exit_code::success;
+    }
+    if (full.global.docs && full.global.docs->parsed())
+      return write_reference(full.app, full.global.docs_format, full.global.docs_directory, out, err);
+    if (!find_chosen(full).node->invoke) {
+      err << full.app.help();
+      return exit_code::usage;
+    }
+    return execute(full, out, err);
+  }
+
+  int run(int argc, char** argv) const { return run(argc, const_cast<const char* const*>(argv)); }
+
+private:
+  struct bound_command {
+    bound_command(const detail::command_node* node, std::string path, CLI::App* app,
+                  const bound_command* parent)
+        : node(node), store(std::move(path)), app(app), parent(parent) {}
+
+    const detail::command_node* node;
+    values store;
+    CLI::App* app;
+    const bound_command* parent;
+  };
+
+  // What the options and commands every program has were given.
+  struct global_choices {
+    std::string metrics_format;
+    bool print_config = false;
+    CLI::App* completion = nullptr;  // the built-in commands, when the program has commands
+    CLI::App* docs = nullptr;
+    std::string shell;
+    std::string docs_format;
+    std::string docs_directory = ".";
+    std::vector<std::pair<const CLI::Option*, value_hint>> hints;  // for completion
+  };
+
+  // One parse of the command line: CLI11's tree with the values each command's options write to.
+  struct invocation {
+    explicit invocation(const detail::command_node& root) : app(root.description, root.name) {}
+    CLI::App app;
     std::deque<bound_command> bound;
     global_choices global;
+  };
+
+  static constexpr std::string_view global_group = "Global options";
+  static constexpr std::string_view builtin_group = "Built-in commands";
+  static inline const std::vector<std::string> reference_formats{"man", "markdown"};
+  static inline const std::vector<std::string> metrics_formats{"text", "json"};
+  static constexpr const char* metrics_environment_variable = "FLASH_METRICS";
+
+  // Whether the command line could use a built-in command or option (the words below, before
+  // "--"), or the environment or a default configuration file could set one.
+  bool may_use_builtins(const std::vector<std::string>& args) const {
+    if (!default_config_.empty() || std::getenv(metrics_environment_variable)) return true;
+    static constexpr std::string_view words[] = {
+        "-h",       "--help",       "--config", "--print-config", "--metrics",
+        "--completion", "--docs",   "completion", "docs", detail::complete_entry_point};
+    for (const std::string& arg : args) {
+      if (arg == "--") break;
+      const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+      if (std::find(std::begin(words), std::end(words), name) != std::end(words)) return true;
+    }
+    return false;
+  }
+
+  // Declares the program's commands into `call`, with the built-ins when `with_builtins`.
+  std::optional<int> declare(invocation& call, bool with_builtins, std::ostream& out, std::ostream& err) const {
     try {
-      declare_globals(app, global, out);
-      bind(app, node_, node_.name, nullptr, bound);
-      declare_builtins(app, global);
+      declare_basics(call.app, out);
+      if (with_builtins) declare_globals(call.app, call.global);
+      bind(call.app, node_, node_.name, nullptr, call.bound);
+      if (with_builtins) declare_builtins(call.app, call.global);
     } catch (const std::exception& e) {
       err << fmt::format("{}: error in the command declarations: {}\n", node_.name, e.what());
       return exit_code::failure;
     }
+    return std::nullopt;
+  }
 
-    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
-    if (!args.empty() && args.front() == detail::complete_entry_point) {
-      args.erase(args.begin());
-      out << detail::complete(app, std::move(args), hints_of(bound)).to_string();
-      return exit_code::success;
-    }
-    if (auto status = run_root_builtin(app, args, out, err, err_style)) return *status;
-
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return report_parse_error(app, e, bound, out, err, err_style);
-    }
-    if (global.completion && global.completion->parsed()) {
-      out << detail::completion_script(global.shell, node_.name);
-      return exit_code::success;
-    }
-    if (global.docs && global.docs->parsed())
-      return write_reference(app, global.docs_format, global.docs_directory, out, err, err_style);
-
-    const bound_command& chosen = find_chosen(app, bound);
-    if (!chosen.node->invoke) {
-      err << app.help();
-      return exit_code::usage;
-    }
-    if (auto status = ask_missing_values(chosen, err, err_style)) return *status;
-    if (global.print_config) {
-      std::vector<const CLI::Option*> skip{app.get_help_ptr(), app.get_version_ptr(), app.get_config_ptr()};
-      for (const char* name : {"--print-config", "--metrics", "--completion", "--docs"})
-        if (const CLI::Option* option = app.get_option_no_throw(name)) skip.push_back(option);
+  // Runs the command a successful parse chose.
+  int execute(const invocation& call, std::ostream& out, std::ostream& err) const {
+    const bound_command& chosen = find_chosen(call);
+    if (auto status = ask_missing_values(chosen, err)) return *status;
+    if (call.global.print_config) {
+      std::vector<const CLI::Option*> skip{call.app.get_help_ptr(), call.app.get_version_ptr(),
+                                           call.app.get_config_ptr()};
+      for (const auto& [option, hint] : call.global.hints) skip.push_back(option);
       out << fmt::format("# {}: the values it runs with (--config reads this back)\n", chosen.store.command())
           << detail::effective_configuration(chosen.app, skip);
       return exit_code::success;
@@ -162,7 +238,7 @@ class cli : public detail::declarations<cli> {
       model = select_model(chosen.node->traits, chosen.node->declared_model,
                            std::getenv(model_environment_variable));
     } catch (const model_selection_error& e) {
-      err << error_line(err_style, chosen.store.command(), e.what());
+      err << error_line(err, chosen.store.command(), e.what());
       return exit_code::usage;
     }
 
@@ -174,31 +250,17 @@ class cli : public detail::declarations<cli> {
     try {
       status = chosen.node->invoke(rt, model, std::move(scopes));
     } catch (const std::exception& e) {
-      if (!runtime::interrupt_signal()) err << error_line(err_style, chosen.store.command(), e.what());
+      if (!runtime::interrupt_signal()) err << error_line(err, chosen.store.command(), e.what());
     } catch (...) {
-      if (!runtime::interrupt_signal()) err << error_line(err_style, chosen.store.command(), "unknown exception");
+      if (!runtime::interrupt_signal()) err << error_line(err, chosen.store.command(), "unknown exception");
     }
-    if (!global.metrics_format.empty()) {
+    if (!call.global.metrics_format.empty()) {
       auto snapshot = rt.snapshot_metrics();
-      err << (global.metrics_format == "json" ? snapshot.json() : paint_report(snapshot.report(), err_style));
+      err << (call.global.metrics_format == "json" ? snapshot.json() : paint_report(snapshot.report(), err));
     }
     if (int signal_number = runtime::interrupt_signal()) return 128 + signal_number;
     return status;
   }
-
-  int run(int argc, char** argv) const { return run(argc, const_cast<const char* const*>(argv)); }
-
- private:
-  struct bound_command {
-    bound_command(const detail::command_node* node, std::string path, CLI::App* app,
-                  const bound_command* parent)
-        : node(node), store(std::move(path)), app(app), parent(parent) {}
-
-    const detail::command_node* node;
-    values store;
-    CLI::App* app;
-    const bound_command* parent;
-  };
 
   flash::runtime_options options_for(const detail::command_node& node) const {
     flash::runtime_options options = runtime_options_;
@@ -223,18 +285,22 @@ class cli : public detail::declarations<cli> {
     if (!node.children.empty() && !node.invoke) app.require_subcommand(1);
   }
 
-  static const bound_command& find_chosen(const CLI::App& app,
-                                          const std::deque<bound_command>& bound) {
-    const CLI::App* at = &app;
+  static const bound_command& find_chosen(const invocation& call) {
+    const CLI::App* at = &call.app;
     for (auto chosen = at->get_subcommands(); !chosen.empty(); chosen = at->get_subcommands())
       at = chosen.front();
-    for (const auto& b : bound)
+    for (const auto& b : call.bound)
       if (b.app == at) return b;
-    return bound.front();
+    return call.bound.front();
+  }
+
+  static terminal::palette style_of(const std::ostream& stream) {
+    return terminal::palette::for_stream(terminal::colour_enabled(stream));
   }
 
   // The metrics report with its title as a heading and each figure's label in the name style.
-  static std::string paint_report(const std::string& report, const terminal::palette& style) {
+  static std::string paint_report(const std::string& report, const std::ostream& to) {
+    const auto style = style_of(to);
     if (style.reset.empty()) return report;
     std::string out;
     std::size_t start = 0;
@@ -252,19 +318,17 @@ class cli : public detail::declarations<cli> {
     return out;
   }
 
-  static std::string error_line(const terminal::palette& style, std::string_view command,
-                                std::string_view message) {
+  static std::string error_line(const std::ostream& to, std::string_view command, std::string_view message) {
+    const auto style = style_of(to);
     return fmt::format("{}: {} {}\n", command, style.paint(style.error, "error:"), message);
   }
 
-  static int report_parse_error(CLI::App& app, const CLI::ParseError& e,
-                                const std::deque<bound_command>& bound, std::ostream& out,
-                                std::ostream& err, const terminal::palette& style) {
+  static int report_parse_error(invocation& call, const CLI::ParseError& e, std::ostream& out, std::ostream& err) {
     if (e.get_exit_code() == 0) {  // --help or --version
-      app.exit(e, out, err);
+      call.app.exit(e, out, err);
       return exit_code::success;
     }
-    const bound_command& at = find_chosen(app, bound);
+    const bound_command& at = find_chosen(call);
     std::string message = e.what();
     // An unknown word also leaves a required command or option missing: name the word instead.
     const bool may_be_unknown_word = dynamic_cast<const CLI::ExtrasError*>(&e) ||
@@ -272,7 +336,7 @@ class cli : public detail::declarations<cli> {
     if (may_be_unknown_word) {
       if (auto unknown = describe_extras(at)) message = *unknown;
     }
-    err << error_line(style, at.store.command(), message)
+    err << error_line(err, at.store.command(), message)
         << fmt::format("Run '{} --help' for more information.\n", at.store.command());
     return exit_code::usage;
   }
@@ -305,104 +369,103 @@ class cli : public detail::declarations<cli> {
     return message;
   }
 
-  // What the options and commands every program has were given.
-  struct global_choices {
-    std::string metrics_format;
-    bool print_config = false;
-    CLI::App* completion = nullptr;  // the built-in commands, when the program has commands
-    CLI::App* docs = nullptr;
-    std::string shell;
-    std::string docs_format;
-    std::string docs_directory = ".";
-  };
-
-  static constexpr std::string_view global_group = "Global options";
-
-  // Help, configuration and metrics: what every program has before its own declarations.
-  void declare_globals(CLI::App& app, global_choices& global, std::ostream& out) const {
-    const auto style = terminal::palette::for_stream(terminal::colour_enabled(out));
-    const std::size_t width = terminal::width(terminal::descriptor_of(out));
-    app.formatter_fn([style, width](const CLI::App* at, std::string, CLI::AppFormatMode) {
-      return detail::render_help(at, style, width);
+  // What every parse has: grouped help in the terminal's width and colours (worked out only
+  // when help is printed), global options accepted after a command's name, --version.
+  void declare_basics(CLI::App& app, const std::ostream& out) const {
+    app.formatter_fn([&out](const CLI::App* at, std::string, CLI::AppFormatMode) {
+      return detail::render_help(at, style_of(out), terminal::width(terminal::descriptor_of(out)));
     });
-    app.fallthrough();  // options of the program are accepted after a command's name too
+    app.fallthrough();
     if (!version_.empty()) app.set_version_flag("--version", version_);
+  }
+
+  // Configuration and metrics: the options every program has besides its own.
+  void declare_globals(CLI::App& app, global_choices& global) const {
     app.config_formatter(std::make_shared<detail::layered_config>(&app));
-    app.set_config("--config", default_config_, "Read option values from this TOML or INI file")
-        ->type_name("FILE")
-        ->group(std::string(global_group));
-    app.add_flag("--print-config", global.print_config,
-                 "Print the values the command would run with, as a configuration file, and exit")
-        ->group(std::string(global_group));
-    app.add_flag("--metrics{text}", global.metrics_format,
-                 "Print the async performance report to stderr when the command ends")
-        ->envname("FLASH_METRICS")
-        ->check(CLI::IsMember({"text", "json"}))
-        ->group(std::string(global_group));
+    CLI::Option* config = app.set_config("--config", default_config_, "Read option values from this TOML or INI file")
+                              ->type_name("FILE")
+                              ->group(std::string(global_group));
+    global.hints.emplace_back(config, value_hint{value_kind::file});
+    global.hints.emplace_back(
+        app.add_flag("--print-config", global.print_config,
+                     "Print the values the command would run with, as a configuration file, and exit")
+            ->group(std::string(global_group)),
+        value_hint{value_kind::none});
+    global.hints.emplace_back(
+        app.add_flag("--metrics{text}", global.metrics_format,
+                     "Print the async performance report to stderr when the command ends")
+            ->envname(metrics_environment_variable)
+            ->check(CLI::IsMember(metrics_formats))
+            ->group(std::string(global_group)),
+        value_hint{value_kind::choice, metrics_formats});
   }
 
   // `completion SHELL` and `docs FORMAT [DIR]`, unless the program is one command (whose
   // arguments could be those words: it takes --completion and --docs instead) or declares
   // commands of those names itself.
   void declare_builtins(CLI::App& app, global_choices& global) const {
+    const value_hint shells{value_kind::choice, detail::completion_shells};
+    const value_hint formats{value_kind::choice, reference_formats};
     auto declared = [&](std::string_view name) {
       return std::any_of(node_.children.begin(), node_.children.end(),
                          [&](const detail::command_node& c) { return c.name == name; });
     };
     if (node_.invoke) {
-      app.add_option("--completion", global.shell, "Print a completion script for SHELL and exit")
-          ->type_name("SHELL")
-          ->check(CLI::IsMember(detail::completion_shells))
-          ->group(std::string(global_group));
-      app.add_option("--docs", global.docs_format,
-                     "Write the man page (man) in the current directory, or print a Markdown reference (markdown)")
-          ->type_name("FORMAT")
-          ->check(CLI::IsMember({"man", "markdown"}))
-          ->group(std::string(global_group));
+      global.hints.emplace_back(
+          app.add_option("--completion", global.shell, "Print a completion script for SHELL and exit")
+              ->type_name("SHELL")
+              ->check(CLI::IsMember(detail::completion_shells))
+              ->group(std::string(global_group)),
+          shells);
+      global.hints.emplace_back(
+          app.add_option("--docs", global.docs_format,
+                         "Write the man page (man) in the current directory, or print a Markdown reference (markdown)")
+              ->type_name("FORMAT")
+              ->check(CLI::IsMember(reference_formats))
+              ->group(std::string(global_group)),
+          formats);
       return;
     }
     if (!declared("completion")) {
       global.completion = app.add_subcommand(
           "completion", fmt::format("Print a shell completion script: source <({} completion bash)", node_.name));
-      global.completion->add_option("shell", global.shell, "The shell: bash, zsh or fish")
-          ->required()
-          ->check(CLI::IsMember(detail::completion_shells));
-      global.completion->group("Built-in commands");
+      global.hints.emplace_back(global.completion->add_option("shell", global.shell, "The shell: bash, zsh or fish")
+                                    ->required()
+                                    ->check(CLI::IsMember(detail::completion_shells)),
+                                shells);
+      global.completion->group(std::string(builtin_group));
     }
     if (!declared("docs")) {
       global.docs = app.add_subcommand("docs", "Write a man page per command, or a Markdown reference");
-      global.docs->add_option("format", global.docs_format, "man (pages written to DIR) or markdown (printed)")
-          ->required()
-          ->check(CLI::IsMember({"man", "markdown"}));
-      global.docs->add_option("dir", global.docs_directory, "Where man pages are written")
-          ->capture_default_str()
-          ->check(CLI::ExistingDirectory);
-      global.docs->group("Built-in commands");
+      global.hints.emplace_back(
+          global.docs->add_option("format", global.docs_format, "man (pages written to DIR) or markdown (printed)")
+              ->required()
+              ->check(CLI::IsMember(reference_formats)),
+          formats);
+      global.hints.emplace_back(global.docs->add_option("dir", global.docs_directory, "Where man pages are written")
+                                    ->capture_default_str()
+                                    ->check(CLI::ExistingDirectory),
+                                value_hint{value_kind::directory});
+      global.docs->group(std::string(builtin_group));
     }
   }
 
   // What completion offers for each option and argument, from what was declared.
-  static detail::hint_lookup hints_of(const std::deque<bound_command>& bound) {
-    auto hints = std::make_shared<std::map<const CLI::Option*, value_hint>>();
-    for (const auto& b : bound)
+  static detail::hint_lookup hints_of(const invocation& call) {
+    auto hints = std::make_shared<std::map<const CLI::Option*, value_hint>>(call.global.hints.begin(),
+                                                                            call.global.hints.end());
+    for (const auto& b : call.bound)
       b.store.for_each_bound([&](const CLI::Option* option, const value_hint& hint) { (*hints)[option] = hint; });
     return [hints](const CLI::Option* option) -> value_hint {
       if (auto it = hints->find(option); it != hints->end()) return it->second;
-      if (option->get_name() == "--completion" || option->get_name() == "shell")
-        return {value_kind::choice, detail::completion_shells};
-      if (option->get_name() == "--docs" || option->get_name() == "format")
-        return {value_kind::choice, {"man", "markdown"}};
-      if (option->get_name() == "--config") return {value_kind::file};
-      if (option->get_name() == "--metrics") return {value_kind::choice, {"text", "json"}};
-      if (option->get_name() == "dir") return {value_kind::directory};
       return {value_kind::none};
     };
   }
 
   // `PROG --completion SHELL` / `PROG --docs FORMAT` of a one-command program, answered before
   // parsing: the command's own required arguments are not there.
-  std::optional<int> run_root_builtin(CLI::App& app, const std::vector<std::string>& args, std::ostream& out,
-                                      std::ostream& err, const terminal::palette& style) const {
+  std::optional<int> run_root_builtin(const CLI::App& app, const std::vector<std::string>& args,
+                                      std::ostream& out, std::ostream& err) const {
     if (!node_.invoke || args.empty()) return std::nullopt;
     for (std::string_view name : {"--completion", "--docs"}) {
       std::string value;
@@ -413,10 +476,9 @@ class cli : public detail::declarations<cli> {
       } else {
         continue;
       }
-      const auto& allowed = name == "--completion" ? detail::completion_shells
-                                                   : std::vector<std::string>{"man", "markdown"};
+      const auto& allowed = name == "--completion" ? detail::completion_shells : reference_formats;
       if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        err << error_line(style, node_.name,
+        err << error_line(err, node_.name,
                           fmt::format("{}: '{}' is not one of {}", name, value, fmt::join(allowed, ", ")));
         return exit_code::usage;
       }
@@ -424,13 +486,13 @@ class cli : public detail::declarations<cli> {
         out << detail::completion_script(value, node_.name);
         return exit_code::success;
       }
-      return write_reference(app, value, ".", out, err, style);
+      return write_reference(app, value, ".", out, err);
     }
     return std::nullopt;
   }
 
   int write_reference(const CLI::App& app, std::string_view format, const std::string& directory,
-                      std::ostream& out, std::ostream& err, const terminal::palette& style) const {
+                      std::ostream& out, std::ostream& err) const {
     if (format == "markdown") {
       out << detail::markdown_reference(app, version_);
       return exit_code::success;
@@ -445,7 +507,7 @@ class cli : public detail::declarations<cli> {
       if (!file || std::rename(temporary.c_str(), path.c_str()) != 0) {
         const int error_number = errno;
         std::remove(temporary.c_str());
-        err << error_line(style, node_.name, fmt::format("writing {}: {}", path, std::strerror(error_number)));
+        err << error_line(err, node_.name, fmt::format("writing {}: {}", path, std::strerror(error_number)));
         return exit_code::failure;
       }
       out << path << '\n';
@@ -455,8 +517,7 @@ class cli : public detail::declarations<cli> {
 
   // Values declared with a prompt that nothing gave: asked for at the terminal, or a usage
   // error when stdin is not one.
-  static std::optional<int> ask_missing_values(const bound_command& chosen, std::ostream& err,
-                                               const terminal::palette& style) {
+  static std::optional<int> ask_missing_values(const bound_command& chosen, std::ostream& err) {
     for (const bound_command* b = &chosen; b; b = b->parent) {
       std::optional<int> failed;
       b->store.for_each_prompt([&](CLI::Option* option, const prompt_request& request, const value_hint& hint) {
@@ -483,7 +544,7 @@ class cli : public detail::declarations<cli> {
           }
         } catch (const prompt_error&) {
           const bool at_terminal = terminal::is_terminal(STDIN_FILENO);
-          err << error_line(style, b->store.command(),
+          err << error_line(err, b->store.command(),
                             fmt::format("{} is required{}", option->get_name(),
                                         at_terminal ? " (no answer was given)"
                                                     : ", and stdin is not a terminal to ask for it"));

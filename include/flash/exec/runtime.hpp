@@ -6,6 +6,7 @@
 // the command's timeout, cancel it, and through it every suspended operation of the handler.
 
 #include <flash/core/error.hpp>
+#include <flash/core/function_ref.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/exec/model.hpp>
 #include <flash/exec/signals.hpp>
@@ -90,9 +91,14 @@ class runtime {
   /// The signal (SIGINT or SIGTERM) that asked the running command to stop, or 0.
   static int interrupt_signal() noexcept { return detail::pending_interrupt().load(); }
 
+  // The handler's body arrives type-erased: what follows is compiled once per program, not once
+  // per command.
+  using sync_body = function_ref<int(executor_type)>;
+  using stackless_body = function_ref<awaitable<int>(executor_type)>;
+  using green_body = function_ref<int(executor_type, yield_context)>;
+
   /// Runs a plain function `int(executor_type)` on `model`.
-  template <class Body>
-  int run_sync(execution_model model, Body& body) {
+  int run_sync(execution_model model, sync_body body) {
     if (model == execution_model::blocking) {
       detail::interrupt_handlers handlers(cancel_.state());
       return body(executor_type());  // the context creates the I/O context if it is asked for
@@ -100,7 +106,7 @@ class runtime {
     auto target = executor_for(model);
     if (model == execution_model::thread_pool) {
       return drive(target, [&](auto on_done) {
-        boost::asio::post(target, [&body, target, on_done = std::move(on_done)]() mutable {
+        boost::asio::post(target, [body, target, on_done = std::move(on_done)]() mutable {
           std::exception_ptr error;
           int status = 0;
           try {
@@ -118,7 +124,7 @@ class runtime {
     }
     if (model == execution_model::green_thread) {
       return drive(target, [&](auto on_done) {
-        spawn_green(target, [&body, target](yield_context) { return body(target); },
+        spawn_green(target, [body, target](yield_context) { return body(target); },
                     std::move(on_done));
       });
     }
@@ -128,13 +134,12 @@ class runtime {
   }
 
   /// Runs a coroutine factory `awaitable<int>(executor_type)` on `model`.
-  template <class Body>
-  int run_stackless(execution_model model, Body& body) {
+  int run_stackless(execution_model model, stackless_body body) {
     auto target = executor_for(model);
     if (model == execution_model::green_thread) {
       return drive(target, [&](auto on_done) {
         spawn_green(target,
-                    [&body, target](yield_context yield) {
+                    [body, target](yield_context yield) {
                       return await_in_green_thread(target, body(target), yield);
                     },
                     std::move(on_done));
@@ -147,11 +152,10 @@ class runtime {
 
   /// Runs a stackful function `int(executor_type, yield_context)` as a green thread; on the pool
   /// when `model` is thread_pool, else on the I/O context.
-  template <class Body>
-  int run_green(execution_model model, Body& body) {
+  int run_green(execution_model model, green_body body) {
     auto target = executor_for(model);
     return drive(target, [&](auto on_done) {
-      spawn_green(target, [&body, target](yield_context yield) { return body(target, yield); },
+      spawn_green(target, [body, target](yield_context yield) { return body(target, yield); },
                   std::move(on_done));
     });
   }
@@ -163,8 +167,7 @@ class runtime {
     return io_context().get_executor();
   }
 
-  template <class Body>
-  static awaitable<int> call_sync(Body& body, executor_type executor) {
+  static awaitable<int> call_sync(sync_body body, executor_type executor) {
     co_return body(executor);
   }
 
@@ -211,6 +214,7 @@ class runtime {
       boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
     });
 
+    detail::interrupt_handlers::handed_over();
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     watch_signals(signals);
     std::optional<boost::asio::steady_timer> deadline;
