@@ -6,7 +6,10 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include <optional>
 
 using namespace std::chrono_literals;
 
@@ -111,4 +114,39 @@ TEST_CASE("cancellation: with_cleanup runs the cleanup after a cancelled operati
   io.run();
   CHECK(cleaned);
   CHECK(flash::is_cancellation(outcome));
+}
+
+TEST_CASE("cancellation: sleep_for(d, no_throw) returns false instead of throwing", "[cancellation]") {
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal signal;
+  std::optional<bool> slept, woke_early;
+  std::exception_ptr outcome = std::make_exception_ptr(0);
+  auto task = [&]() -> flash::awaitable<void> {
+    slept = co_await flash::sleep_for(1ms, flash::no_throw);
+    woke_early = !co_await flash::sleep_for(10s, flash::no_throw);
+  };
+  boost::asio::co_spawn(io, task(),
+                        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) { outcome = e; }));
+  while (!slept) io.run_one();
+  io.poll();  // now suspended in the long sleep
+  signal.emit(boost::asio::cancellation_type::terminal);
+  io.run();
+  CHECK(slept == true);
+  CHECK(woke_early == true);
+  CHECK(outcome == nullptr);  // the task ended normally
+}
+
+TEST_CASE("cancellation: the green-thread sleep_for(d, yield, no_throw) returns false too", "[cancellation]") {
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal signal;
+  std::optional<bool> slept;
+  boost::asio::spawn(
+      io, [&](flash::yield_context yield) { slept = flash::sleep_for(10s, yield, flash::no_throw); },
+      boost::asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      }));
+  io.poll();
+  signal.emit(boost::asio::cancellation_type::terminal);
+  io.run();
+  CHECK(slept == false);
 }
