@@ -42,6 +42,7 @@
 #include <iostream>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -109,13 +110,13 @@ class cli : public detail::declarations<cli> {
   int run(int argc, const char* const* argv, std::ostream& out = std::cout,
           std::ostream& err = std::cerr) const {
     detail::pending_interrupt().store(0);
-    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+    const std::span<const char* const> words(argv + std::min(argc, 1), argv + argc);
 
     // Most command lines name none of the built-in commands and options; declaring those costs
     // as much as parsing, so they are left out unless a word could be one of them. A command
     // line the lean parse refuses is parsed again with everything declared, so that help and
     // error messages are the same either way.
-    if (!may_use_builtins(args)) {
+    if (!may_use_builtins(words)) {
       invocation lean(node_);
       if (auto status = declare(lean, false, out, err)) return *status;
       try {
@@ -127,6 +128,7 @@ class cli : public detail::declarations<cli> {
 
     invocation full(node_);
     if (auto status = declare(full, true, out, err)) return *status;
+    std::vector<std::string> args(words.begin(), words.end());
     if (!args.empty() && args.front() == detail::complete_entry_point) {
       args.erase(args.begin());
       out << detail::complete(full.app, std::move(args), hints_of(full)).to_string();
@@ -193,14 +195,14 @@ private:
 
   // Whether the command line could use a built-in command or option (the words below, before
   // "--"), or the environment or a default configuration file could set one.
-  bool may_use_builtins(const std::vector<std::string>& args) const {
+  bool may_use_builtins(std::span<const char* const> args) const {
     if (!default_config_.empty() || std::getenv(metrics_environment_variable)) return true;
     static constexpr std::string_view words[] = {
         "-h",       "--help",       "--config", "--print-config", "--metrics",
         "--completion", "--docs",   "completion", "docs", detail::complete_entry_point};
-    for (const std::string& arg : args) {
+    for (const std::string_view arg : args) {
       if (arg == "--") break;
-      const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+      const std::string_view name = arg.substr(0, arg.find('='));
       if (std::find(std::begin(words), std::end(words), name) != std::end(words)) return true;
     }
     return false;

@@ -55,7 +55,7 @@ class runtime {
   using executor_type = boost::asio::any_io_executor;
 
   explicit runtime(runtime_options options = {})
-      : options_(options), memory_(options.memory_limit, &metrics_), green_stacks_(options.green_stack_size) {}
+      : options_(options), memory_(options.memory_limit, &metrics_) {}
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
   ~runtime() {
@@ -195,7 +195,8 @@ class runtime {
 
   template <class Function, class Handler>
   void spawn_green(executor_type target, Function function, Handler on_done) {
-    boost::asio::spawn(target, std::allocator_arg, green_stacks_.get_allocator(), std::move(function),
+    if (!green_stacks_) green_stacks_.emplace(options_.green_stack_size);  // only green threads need one
+    boost::asio::spawn(target, std::allocator_arg, green_stacks_->get_allocator(), std::move(function),
                        std::move(on_done));
   }
 
@@ -261,7 +262,7 @@ class runtime {
   flash::metrics metrics_;
   counting_memory_resource memory_;
   resource_tracker resources_;
-  stack_pool green_stacks_;
+  std::optional<stack_pool> green_stacks_;
   std::optional<boost::asio::io_context> io_;
   std::unique_ptr<thread_pool> pool_;
 };
