@@ -117,6 +117,11 @@ TEST_CASE("resource scope: a temporary file is removed unless committed", "[reso
   auto dir = fs::temp_directory_path() / "flash_temp_test";
   fs::remove_all(dir);
   fs::create_directories(dir);
+  auto entries = [&] { return std::distance(fs::directory_iterator(dir), fs::directory_iterator()); };
+  auto content = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
   {
     flash::resource_scope scope(&tracker);
     auto& temp = scope.create_temporary(dir / "abandoned.txt");
@@ -125,17 +130,53 @@ TEST_CASE("resource scope: a temporary file is removed unless committed", "[reso
     CHECK(tracker.temporary_files() == 1);
   }
   CHECK(fs::is_empty(dir));
+  std::ofstream(dir / "kept.txt") << "old";
   {
     flash::resource_scope scope(&tracker);
     auto& temp = scope.create_temporary(dir / "kept.txt", 0640);
     CHECK(::write(temp.native_handle(), "whole", 5) == 5);
+    CHECK(content(dir / "kept.txt") == "old");  // the destination is untouched until the commit
+    CHECK(entries() == 2);
     temp.commit();
+    CHECK(temp.committed());
   }
   CHECK(fs::file_size(dir / "kept.txt") == 5);
+  CHECK(content(dir / "kept.txt") == "whole");
   CHECK((fs::status(dir / "kept.txt").permissions() & fs::perms::all) ==
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
-  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+  CHECK(entries() == 1);
   CHECK(tracker.total() == 0);
+
+  // Refused before anything is created, and nothing is counted: a destination that is not a
+  // regular file, or a directory that does not exist.
+  flash::resource_scope scope(&tracker);
+  fs::create_directory(dir / "adir");
+  try {
+    scope.create_temporary(dir / "adir");
+    FAIL("a directory as destination should be refused");
+  } catch (const flash::error& e) {
+    CHECK(e.cause() == std::errc::is_a_directory);
+    CHECK_THAT(e.what(), Catch::Contains((dir / "adir").string()));
+  }
+  try {
+    scope.create_temporary("/dev/null");
+    FAIL("a device as destination should be refused");
+  } catch (const flash::error& e) {
+    CHECK(e.code() == flash::errc::validation_error);
+    CHECK(e.cause() == flash::destination_errc::not_regular_file);
+    CHECK(std::string(e.what()).starts_with("/dev/null: not a regular file"));
+  }
+  try {
+    scope.create_temporary(dir / "missing" / "out.txt");
+    FAIL("a temporary in a missing directory should fail");
+  } catch (const flash::error& e) {
+    CHECK(e.code() == flash::errc::filesystem_error);
+    CHECK(e.cause() == std::errc::no_such_file_or_directory);
+    CHECK_THAT(e.what(), Catch::StartsWith("creating a temporary file for " + (dir / "missing" / "out.txt").string()));
+  }
+  CHECK(scope.size() == 0);
+  CHECK(tracker.total() == 0);
+  CHECK(entries() == 2);  // kept.txt and adir
   fs::remove_all(dir);
 }
 

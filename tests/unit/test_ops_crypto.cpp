@@ -77,25 +77,82 @@ flash::error error_of(Function function) {
   throw std::logic_error("unreachable");
 }
 
+// A fifo in `dir` held open for writing, so that reading it opens at once, gets `written`, then
+// waits for data forever. The writer is closed with the test.
+struct silent_pipe {
+  fs::path path;
+  int writer = -1;
+  explicit silent_pipe(const fs::path& dir, std::string_view written = {}) : path(dir / "fifo") {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(writer >= 0);
+    if (!written.empty()) REQUIRE(::write(writer, written.data(), written.size()) == std::ssize(written));
+  }
+  silent_pipe(const silent_pipe&) = delete;
+  silent_pipe& operator=(const silent_pipe&) = delete;
+  ~silent_pipe() {
+    if (writer >= 0) ::close(writer);
+  }
+};
+
+// Runs an operation on a one-thread pool, awaited by a coroutine on `io` that is cancelled
+// (terminally, from the I/O thread) at the operation's first progress report.
+struct cancel_at_first_progress {
+  boost::asio::io_context io;
+  flash::thread_pool pool{1};
+  boost::asio::cancellation_signal cancel;
+
+  flash::progress_callback on_progress() {
+    return [this](std::uint64_t) {
+      boost::asio::post(io, [this] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    };
+  }
+
+  // Runs `operation` to its end and returns how it failed; CHECKs that it did end.
+  template <class Operation>
+  std::exception_ptr run(Operation operation) {
+    std::exception_ptr failure;
+    bool finished = false;
+    boost::asio::co_spawn(io, std::move(operation),
+                          boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, auto&&...) {
+                            failure = e;
+                            finished = true;
+                          }));
+    io.run();
+    CHECK(finished);
+    return failure;
+  }
+};
+
 }  // namespace
 
 // --- hashing --------------------------------------------------------------------------------
 
 TEST_CASE("hashers give the published digests of \"\" and \"abc\"", "[crypto][hash]") {
-  CHECK(digest_of("", hash_algorithm::sha256) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(digest_of("abc", hash_algorithm::sha256) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(digest_of("", hash_algorithm::sha512) ==
-        "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
-        "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e");
-  CHECK(digest_of("abc", hash_algorithm::sha512) ==
-        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
-        "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
-  CHECK(digest_of("", hash_algorithm::blake2b512) ==
-        "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419"
-        "d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce");
-  CHECK(digest_of("abc", hash_algorithm::blake2b512) ==
-        "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
-        "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923");
+  struct published {
+    hash_algorithm algorithm;
+    std::string_view of_empty;  // the digest of ""
+    std::string_view of_abc;    // the digest of "abc"
+  };
+  const published digests[] = {
+      {hash_algorithm::sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+      {hash_algorithm::sha512,
+       "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+       "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+       "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+       "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"},
+      {hash_algorithm::blake2b512,
+       "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419"
+       "d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce",
+       "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
+       "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"},
+  };
+  for (const auto& [algorithm, of_empty, of_abc] : digests) {
+    INFO(flash::to_string(algorithm));
+    CHECK(digest_of("", algorithm) == of_empty);
+    CHECK(digest_of("abc", algorithm) == of_abc);
+  }
 }
 
 TEST_CASE("a hasher streams in pieces and starts over after finishing", "[crypto][hash]") {
@@ -280,17 +337,13 @@ TEST_CASE("hash_files through a command's context is counted in its metrics", "[
 TEST_CASE("cancelling hash_files stops a read waiting on a silent pipe and leaves no descriptor open",
           "[crypto][hash][cancel]") {
   temp_dir dir;
-  const fs::path fifo = dir / "fifo";
-  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  // Held open for writing, so that hashing the pipe opens at once and then waits for data forever.
-  const int writer = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(writer >= 0);
+  const silent_pipe pipe(dir.path);
   write_file(dir / "big", generated(4 * mib, 1));
   const std::size_t descriptors_before = open_descriptors();
 
   flash::thread_pool pool(2);
   flash::cancellation_source stop;
-  std::vector<fs::path> paths{fifo, dir / "big", dir / "big", dir / "big"};
+  std::vector<fs::path> paths{pipe.path, dir / "big", dir / "big", dir / "big"};
   std::vector<int> reported(paths.size(), 0);
   // The big file's first chunk cancels the lot: the pipe is waiting by then, or soon will be.
   flash::hash_files_options options{
@@ -308,38 +361,20 @@ TEST_CASE("cancelling hash_files stops a read waiting on a silent pipe and leave
   CHECK(flash::is_cancellation(failure));
   CHECK(reported[0] == 0);
   CHECK(open_descriptors() == descriptors_before);
-  ::close(writer);
 }
 
 TEST_CASE("cancelling the coroutine awaiting hash_files cancels the hashing", "[crypto][hash][cancel]") {
   temp_dir dir;
-  const fs::path fifo = dir / "fifo";
-  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  const int writer = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(writer >= 0);
-  REQUIRE(::write(writer, "x", 1) == 1);
+  const silent_pipe pipe(dir.path, "x");
   const std::size_t descriptors_before = open_descriptors();
 
-  boost::asio::io_context io;
-  flash::thread_pool pool(1);
-  boost::asio::cancellation_signal cancel;
-  // The first byte read from the pipe asks the I/O thread to cancel the awaiting coroutine.
-  flash::hash_files_options options{.on_progress = [&](std::uint64_t) {
-    boost::asio::post(io, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
-  }};
-  std::vector<fs::path> paths{fifo};
-  std::exception_ptr failure;
-  bool finished = false;
-  boost::asio::co_spawn(io, flash::hash_files(pool.get_executor(), paths, hash_algorithm::sha256, std::move(options)),
-                        boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, auto) {
-                          failure = e;
-                          finished = true;
-                        }));
-  io.run();
-  CHECK(finished);
+  cancel_at_first_progress cancelling;  // at the first byte read from the pipe
+  flash::hash_files_options options{.on_progress = cancelling.on_progress()};
+  std::vector<fs::path> paths{pipe.path};
+  const auto failure = cancelling.run(
+      flash::hash_files(cancelling.pool.get_executor(), paths, hash_algorithm::sha256, std::move(options)));
   CHECK(flash::is_cancellation(failure));
   CHECK(open_descriptors() == descriptors_before);
-  ::close(writer);
 }
 
 // --- encryption -----------------------------------------------------------------------------
@@ -486,30 +521,18 @@ TEST_CASE("the awaitable encryption runs on the pool and round-trips", "[crypto]
 
 TEST_CASE("cancelling an encryption leaves no output, no temporary and no descriptor", "[crypto][encrypt][cancel]") {
   temp_dir dir;
-  const fs::path fifo = dir / "fifo";
-  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  const int writer = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(writer >= 0);
-  REQUIRE(::write(writer, "some plaintext", 14) == 14);
+  const silent_pipe pipe(dir.path, "some plaintext");
   const std::size_t descriptors_before = open_descriptors();
 
-  boost::asio::io_context io;
-  flash::thread_pool pool(1);
-  boost::asio::cancellation_signal cancel;
+  cancel_at_first_progress cancelling;  // once the plaintext so far is encrypted, the input still open
   flash::resource_tracker tracker;
   auto options = quick();
   options.resources = &tracker;
-  // Cancelled once the plaintext so far is encrypted, while the input stays open and silent.
-  options.on_progress = [&](std::uint64_t) {
-    boost::asio::post(io, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
-  };
-  std::exception_ptr failure;
-  boost::asio::co_spawn(io, flash::async_encrypt_file(pool.get_executor(), fifo, dir / "sealed", "pass", options),
-                        boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) { failure = e; }));
-  io.run();
+  options.on_progress = cancelling.on_progress();
+  const auto failure = cancelling.run(
+      flash::async_encrypt_file(cancelling.pool.get_executor(), pipe.path, dir / "sealed", "pass", options));
   CHECK(flash::is_cancellation(failure));
   CHECK(dir.entries() == std::vector<std::string>{"fifo"});
   CHECK(tracker.total() == 0);
   CHECK(open_descriptors() == descriptors_before);
-  ::close(writer);
 }

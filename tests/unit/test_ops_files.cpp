@@ -6,7 +6,6 @@
 #include <flash/ops/buffer_pool.hpp>
 #include <flash/ops/copy.hpp>
 #include <flash/ops/file.hpp>
-#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/metrics.hpp>
 #include <flash/runtime/timeout.hpp>
 
@@ -401,49 +400,6 @@ TEST_CASE("copy_file refuses a destination that is not a regular file, and can f
   const auto result = flash::copy_file(dir / "source", dir / "synced", {.sync = true});
   CHECK(result.bytes == data.size());
   CHECK(read_all(dir / "synced") == data);
-  CHECK(temporaries_in(dir.path).empty());
-}
-
-TEST_CASE("a staged file appears at its destination only when committed", "[ops][staged_file]") {
-  temp_dir dir;
-  write_file(dir / "kept", "old");
-  flash::resource_tracker tracker;
-  {
-    flash::resource_scope scope(&tracker);
-    auto& file = flash::create_staged_file(scope, dir / "kept", 0640);
-    REQUIRE(::write(file.native_handle(), "new", 3) == 3);
-    CHECK(read_all(dir / "kept") == "old");
-    CHECK(temporaries_in(dir.path).size() == 1);
-    file.commit();
-    CHECK(file.committed());
-  }
-  CHECK(read_all(dir / "kept") == "new");
-  CHECK(mode_of(dir / "kept") == 0640);
-  {
-    flash::resource_scope scope(&tracker);
-    auto& file = flash::create_staged_file(scope, dir / "abandoned");
-    REQUIRE(::write(file.native_handle(), "x", 1) == 1);
-  }
-  CHECK_FALSE(fs::exists(dir / "abandoned"));
-  CHECK(temporaries_in(dir.path).empty());
-  CHECK(tracker.total() == 0);
-
-  flash::resource_scope scope(&tracker);
-  fs::create_directory(dir / "adir");
-  try {
-    flash::create_staged_file(scope, dir / "adir");
-    FAIL("a directory as destination should be refused");
-  } catch (const flash::error& e) {
-    CHECK(e.cause() == std::errc::is_a_directory);
-    CHECK_THAT(e.what(), Catch::Contains((dir / "adir").string()));
-  }
-  try {
-    flash::create_staged_file(scope, "/dev/null");
-    FAIL("a device as destination should be refused");
-  } catch (const flash::error& e) {
-    CHECK(e.code() == flash::errc::validation_error);
-    CHECK(std::string(e.what()).starts_with("/dev/null: not a regular file"));
-  }
   CHECK(temporaries_in(dir.path).empty());
 }
 

@@ -98,6 +98,33 @@ flash::awaitable<void> silent_peer(tcp::acceptor& acceptor) {
   co_await peer.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(asio::use_awaitable, ec));
 }
 
+/// The test's io_context, a socket listening on 127.0.0.1 and its port, and a tracker for the
+/// client's resource scope.
+struct local_peer {
+  asio::io_context io;
+  tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  const std::string port = std::to_string(acceptor.local_endpoint().port());
+  flash::resource_tracker tracker;
+
+  /// Connects to the acceptor through `scope`, within 5 s.
+  flash::awaitable<flash::tcp_connection> connect(flash::resource_scope& scope) const {
+    auto connecting = flash::connect_tcp(scope, "127.0.0.1", port, 5s);
+    co_return co_await std::move(connecting);
+  }
+
+  /// Connects, through a scope counted by `tracker`, to a peer that accepts and never answers,
+  /// sets `*reading`, and waits for a byte from it: `limit` at most (none: until cancelled).
+  flash::awaitable<void> read_from_silent_peer(flash::net_timeout limit, bool* reading = nullptr) {
+    asio::co_spawn(io, silent_peer(acceptor), asio::detached);
+    flash::resource_scope scope(&tracker);
+    auto connecting = connect(scope);
+    flash::tcp_connection connection = co_await std::move(connecting);
+    char byte;
+    if (reading) *reading = true;
+    co_await connection.read_some(asio::buffer(&byte, 1), limit);
+  }
+};
+
 /// A 127.0.0.1 port that refuses connections: bound, never listening, held until destroyed.
 struct refusing_port {
   asio::io_context io;
@@ -403,81 +430,64 @@ std::vector<std::string> lines_of(const std::string& text) {
 // --- TCP ----------------------------------------------------------------------------------------
 
 TEST_CASE("net: connect, write and read through a resource scope", "[net]") {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const std::string port = std::to_string(acceptor.local_endpoint().port());
+  local_peer local;
   auto echo_once = [&]() -> flash::awaitable<void> {
-    tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
+    tcp::socket peer = co_await local.acceptor.async_accept(asio::use_awaitable);
     char data[4];
     co_await asio::async_read(peer, asio::buffer(data), asio::use_awaitable);
     co_await asio::async_write(peer, asio::buffer(data), asio::use_awaitable);
   };  // then the peer closes
-  asio::co_spawn(io, echo_once(), asio::detached);
+  asio::co_spawn(local.io, echo_once(), asio::detached);
 
-  flash::resource_tracker tracker;
   std::string reply(4, '\0');
   std::size_t after_end = 99;
   std::size_t open_during = 0;
   auto client = [&]() -> flash::awaitable<void> {
-    flash::resource_scope scope(&tracker);
-    auto connecting = flash::connect_tcp(scope, "127.0.0.1", port, 5s);
+    flash::resource_scope scope(&local.tracker);
+    auto connecting = local.connect(scope);
     flash::tcp_connection connection = co_await std::move(connecting);
-    open_during = tracker.open_connections();
-    CHECK(connection.peer() == "127.0.0.1:" + port);
+    open_during = local.tracker.open_connections();
+    CHECK(connection.peer() == "127.0.0.1:" + local.port);
     co_await connection.write(asio::buffer(std::string_view("ping")), 5s);
     co_await connection.read(asio::buffer(reply), 5s);
     after_end = co_await connection.read_some(asio::buffer(reply.data(), 1), 5s);
   };
-  run_async(io, client());
+  run_async(local.io, client());
   CHECK(reply == "ping");
   CHECK(after_end == 0);  // the peer closed: end of stream
   CHECK(open_during == 1);
-  CHECK(tracker.total() == 0);
+  CHECK(local.tracker.total() == 0);
 }
 
 TEST_CASE("net: a read the peer never answers times out, naming the peer", "[net]") {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const std::string port = std::to_string(acceptor.local_endpoint().port());
-  asio::co_spawn(io, silent_peer(acceptor), asio::detached);
-
-  flash::resource_tracker tracker;
-  auto client = [&]() -> flash::awaitable<void> {
-    flash::resource_scope scope(&tracker);
-    auto connecting = flash::connect_tcp(scope, "127.0.0.1", port, 5s);
-    flash::tcp_connection connection = co_await std::move(connecting);
-    char byte;
-    co_await connection.read_some(asio::buffer(&byte, 1), 30ms);
-  };
-  auto failure = error_of(io, client());
+  local_peer local;
+  auto failure = error_of(local.io, local.read_from_silent_peer(30ms));
   REQUIRE(failure);
   CHECK(failure->code() == flash::errc::timeout);
-  CHECK(failure->what() == "reading from 127.0.0.1:" + port + " (after 30 ms): timed out");
-  CHECK(tracker.total() == 0);
+  CHECK(failure->what() == "reading from 127.0.0.1:" + local.port + " (after 30 ms): timed out");
+  CHECK(local.tracker.total() == 0);
 }
 
 TEST_CASE("net: a peer closing before a full read is a network error", "[net]") {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const std::string port = std::to_string(acceptor.local_endpoint().port());
+  local_peer local;
   auto short_peer = [&]() -> flash::awaitable<void> {
-    tcp::socket peer = co_await acceptor.async_accept(asio::use_awaitable);
+    tcp::socket peer = co_await local.acceptor.async_accept(asio::use_awaitable);
     co_await asio::async_write(peer, asio::buffer(std::string_view("ab")), asio::use_awaitable);
   };
-  asio::co_spawn(io, short_peer(), asio::detached);
+  asio::co_spawn(local.io, short_peer(), asio::detached);
   auto client = [&]() -> flash::awaitable<void> {
     flash::resource_scope scope;
-    auto connecting = flash::connect_tcp(scope, "127.0.0.1", port, 5s);
+    auto connecting = local.connect(scope);
     flash::tcp_connection connection = co_await std::move(connecting);
     char data[10];
     co_await connection.read(asio::buffer(data), 5s);
   };
-  auto failure = error_of(io, client());
+  auto failure = error_of(local.io, client());
   REQUIRE(failure);
   CHECK(failure->code() == flash::errc::network_error);
   const std::error_code end_of_file = boost::system::error_code(boost::asio::error::eof);
   CHECK(failure->cause() == end_of_file);
-  CHECK(failure->subject() == "reading from 127.0.0.1:" + port);
+  CHECK(failure->subject() == "reading from 127.0.0.1:" + local.port);
 }
 
 TEST_CASE("net: a refused connection is a network error naming host and port", "[net]") {
@@ -499,31 +509,20 @@ TEST_CASE("net: a refused connection is a network error naming host and port", "
 }
 
 TEST_CASE("net: cancelling a pending read ends it as cancelled and closes the socket", "[net]") {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const std::string port = std::to_string(acceptor.local_endpoint().port());
-  asio::co_spawn(io, silent_peer(acceptor), asio::detached);
-
-  flash::resource_tracker tracker;
+  local_peer local;
   asio::cancellation_signal signal;
   bool reading = false;
-  auto client = [&]() -> flash::awaitable<void> {
-    flash::resource_scope scope(&tracker);
-    auto connecting = flash::connect_tcp(scope, "127.0.0.1", port, 5s);
-    flash::tcp_connection connection = co_await std::move(connecting);
-    char byte;
-    reading = true;
-    co_await connection.read_some(asio::buffer(&byte, 1));  // no time limit: only cancellation ends it
-  };
   std::exception_ptr outcome;
-  asio::co_spawn(io, client(), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) { outcome = e; }));
-  while (!reading) io.run_one();
-  io.poll();  // the read is now pending
+  // No time limit: only cancellation ends the read.
+  asio::co_spawn(local.io, local.read_from_silent_peer(flash::net_timeout::zero(), &reading),
+                 asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) { outcome = e; }));
+  while (!reading) local.io.run_one();
+  local.io.poll();  // the read is now pending
   signal.emit(asio::cancellation_type::terminal);
-  io.run();
+  local.io.run();
   REQUIRE(outcome);
   CHECK(flash::is_cancellation(outcome));
-  CHECK(tracker.total() == 0);
+  CHECK(local.tracker.total() == 0);
 }
 
 // --- URLs ---------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@
 // copy_file tries copy_file_range(2), then sendfile(2), then read(2)/write(2) with a pooled
 // buffer, each time falling through when the kernel or a file system refuses the method (EXDEV,
 // EINVAL, ENOSYS, EOPNOTSUPP...); copy_options::method forces one. The data goes to a temporary
-// file beside the destination (flash::staged_file), renamed over it only once complete, so a
-// failure, a full disk or a cancellation (checked between chunks) never leaves a half-written
-// destination. Like cp, it does not wait for the disk; copy_options::sync flushes each file first.
+// file beside the destination (resource_scope::create_temporary), renamed over it only once
+// complete, so a failure, a full disk or a cancellation (checked between chunks) never leaves a
+// half-written destination. Like cp, it does not wait for the disk; copy_options::sync flushes
+// each file first.
 // Errors are flash::copy_error (a flash::error of errc::filesystem_error, or errc::cancelled)
 // naming both paths: "copying a to b: No space left on device".
 //
@@ -23,7 +24,6 @@
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/buffer_pool.hpp>
 #include <flash/ops/file.hpp>
-#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
@@ -161,9 +161,9 @@ class file_copier {
     if (::fstat(in, &status) != 0) throw failure(copy_stage::reading_source, errno);
     if (S_ISDIR(status.st_mode)) throw failure(copy_stage::reading_source, EISDIR);
 
-    staged_file* temporary = nullptr;
+    temporary_file* temporary = nullptr;
     try {
-      temporary = &create_staged_file(scope, destination_, status.st_mode & 07777 & options_.mode_mask);
+      temporary = &scope.create_temporary(destination_, status.st_mode & 07777 & options_.mode_mask);
     } catch (const error& e) {
       throw failure(copy_stage::creating_destination, e.cause());
     }

@@ -20,7 +20,6 @@
 #include <flash/cli/context.hpp>
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
-#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
@@ -546,7 +545,7 @@ inline void encrypt_file(const std::filesystem::path& source, const std::filesys
   detail::random_bytes(header.salt);
   detail::random_bytes(header.nonce);
   const auto header_bytes = header.serialize();
-  staged_file& out = create_staged_file(scope, destination, 0600);
+  temporary_file& out = scope.create_temporary(destination, 0600);
   detail::secret_key key;
   detail::derive_key(passphrase, header, key);
   auto cipher = detail::start_gcm(true, key, header, header_bytes);
@@ -589,7 +588,7 @@ inline void decrypt_file(const std::filesystem::path& source, const std::filesys
   const std::size_t got = detail::read_full(in, blocking_input, header_bytes.data(), header_bytes.size(),
                                             options.token, source, "decrypting");
   const auto header = detail::parse_header(header_bytes, got, source);
-  staged_file& out = create_staged_file(scope, destination, 0600);
+  temporary_file& out = scope.create_temporary(destination, 0600);
   detail::secret_key key;
   detail::derive_key(passphrase, header, key);
   auto cipher = detail::start_gcm(false, key, header, header_bytes);

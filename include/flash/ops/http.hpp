@@ -16,7 +16,6 @@
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/net.hpp>
-#include <flash/ops/staged_file.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
 #include <flash/runtime/retry.hpp>
@@ -572,8 +571,8 @@ class http_client {
 
     // A 2xx body for download() goes to a temporary; other download bodies are dropped.
     resource_scope files(options_.resources);
-    staged_file* file = nullptr;
-    if (!destination.empty() && response.ok()) file = &create_staged_file(files, destination);
+    temporary_file* file = nullptr;
+    if (!destination.empty() && response.ok()) file = &files.create_temporary(destination);
     const bool in_memory = destination.empty();
 
     // One read at a time, so that the time limit applies between two pieces of the body.

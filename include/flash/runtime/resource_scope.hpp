@@ -2,6 +2,19 @@
 // Resource scopes: what a scope opens, it closes when it ends, in reverse order, on success,
 // error and cancellation alike. A tracker counts what is open, so tests (and the metrics) can
 // see that nothing leaked.
+//
+// The one way Flash writes a file is through a temporary beside the destination, renamed over
+// it once complete, so that a failure, a full disk or a cancellation never leaves half of one:
+//
+//   flash::resource_scope scope(&tracker);
+//   flash::temporary_file& out = scope.create_temporary("backup/big.iso", 0644);
+//   write(out.native_handle(), ...);
+//   out.commit();                   // on disk (fsync), then renamed into place
+//   out.commit({.sync = false});    // or: renamed at once; the kernel writes it back in its time
+//
+// Flushing every file costs a disk round trip each (cp does not do it), so it is the caller's
+// choice. A destination that exists and is not a regular file (a directory, a fifo, a device)
+// is refused before anything is written: the rename would replace it, not write into it.
 
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
@@ -15,6 +28,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -22,9 +36,36 @@
 #include <memory>
 #include <string>
 #include <sys/stat.h>
+#include <system_error>
+#include <type_traits>
 #include <unistd.h>
 #include <utility>
 #include <vector>
+
+namespace flash {
+
+/// Why a destination was refused, as the cause of a flash::error.
+enum class destination_errc { not_regular_file = 1 };
+
+namespace detail {
+class destination_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "flash.destination"; }
+  std::string message(int) const override {
+    return "not a regular file; the output is written beside it and renamed into place, which would replace it";
+  }
+};
+}  // namespace detail
+
+inline std::error_code make_error_code(destination_errc code) noexcept {
+  static const detail::destination_category_impl category;
+  return {static_cast<int>(code), category};
+}
+
+}  // namespace flash
+
+template <>
+struct std::is_error_code_enum<flash::destination_errc> : std::true_type {};
 
 namespace flash {
 
@@ -57,22 +98,43 @@ class scoped_file {
   std::filesystem::path path_;
 };
 
-/// A file written beside its destination and renamed into place by commit(); removed when the
-/// scope ends without a commit, so a failure never leaves a half-written destination.
+/// Refuses `destination` when it exists and is not a regular file: flash::error naming it, of
+/// filesystem_error (cause EISDIR) for a directory, else validation_error (cause
+/// destination_errc::not_regular_file). A symbolic link is judged by what it points to.
+inline void check_writable_destination(const std::filesystem::path& destination) {
+  struct stat status {};
+  if (::stat(destination.c_str(), &status) != 0 || S_ISREG(status.st_mode)) return;
+  if (S_ISDIR(status.st_mode))
+    throw error(errc::filesystem_error, "writing " + destination.string(), std::make_error_code(std::errc::is_a_directory));
+  throw error(errc::validation_error, destination.string(), destination_errc::not_regular_file);
+}
+
+struct commit_options {
+  bool sync = true;  ///< fsync before the rename: the data is on disk when the name appears
+};
+
+/// A file written beside its destination and renamed over it by commit(); removed when the
+/// scope that created it (resource_scope::create_temporary) ends without a commit, so a failure
+/// never leaves a half-written destination.
 class temporary_file {
  public:
-  temporary_file(int fd, std::filesystem::path path, std::filesystem::path destination)
-      : fd_(fd), path_(std::move(path)), destination_(std::move(destination)) {}
+  explicit temporary_file(std::filesystem::path destination) : destination_(std::move(destination)) {}
+  temporary_file(const temporary_file&) = delete;
+  temporary_file& operator=(const temporary_file&) = delete;
+  ~temporary_file() { discard(); }
 
   int native_handle() const noexcept { return fd_; }
+  /// The temporary's path, until commit() renames it to destination().
   const std::filesystem::path& path() const noexcept { return path_; }
   const std::filesystem::path& destination() const noexcept { return destination_; }
   bool committed() const noexcept { return committed_; }
 
-  /// Flushes the data to disk, closes the file and renames it over the destination.
-  void commit() {
+  /// Closes the file (after an fsync unless options.sync is false) and renames it over the
+  /// destination. Throws flash::error(filesystem_error) naming the file; the temporary is then
+  /// removed with the scope.
+  void commit(commit_options options = {}) {
     if (committed_) return;
-    if (::fsync(fd_) != 0 || ::close(std::exchange(fd_, -1)) != 0)
+    if ((options.sync && ::fsync(fd_) != 0) || ::close(std::exchange(fd_, -1)) != 0)
       throw error(errc::filesystem_error, "writing " + path_.string(),
                   std::error_code(errno, std::generic_category()));
     std::error_code ec;
@@ -83,9 +145,16 @@ class temporary_file {
     committed_ = true;
   }
 
+  /// Closes and removes the temporary unless it was committed. Safe to call more than once.
+  void discard() noexcept {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
+  }
+
  private:
   friend class resource_scope;
-  int fd_;
+  int fd_ = -1;
   std::filesystem::path path_;
   std::filesystem::path destination_;
   bool committed_ = false;
@@ -109,22 +178,32 @@ class resource_scope {
     return handle;
   }
 
-  /// Creates a temporary file in the destination's directory.
+  /// Creates a temporary with permissions `mode` in the destination's directory, removed when
+  /// the scope ends unless committed. A destination that exists and is not a regular file is
+  /// refused first (check_writable_destination). Throws flash::error naming the destination.
   temporary_file& create_temporary(const std::filesystem::path& destination, mode_t mode = 0644) {
-    reserve_one();
-    auto directory = destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
+    check_writable_destination(destination);
+    const auto directory = destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
     std::string pattern = (directory / ("." + destination.filename().string() + ".flash-XXXXXX")).string();
-    int fd = ::mkstemp(pattern.data());
-    if (fd < 0) throw_filesystem_error(errno, "creating a temporary file for " + destination.string());
-    ::fchmod(fd, mode);
-    auto file = std::make_shared<temporary_file>(fd, pattern, destination);
+    auto file = std::make_shared<temporary_file>(destination);
     temporary_file& handle = *file;
-    push(
-        [file = std::move(file)] {
-          if (file->fd_ >= 0) ::close(file->fd_);
-          if (!file->committed_) ::unlink(file->path_.c_str());
-        },
-        &resource_tracker::temporaries_);
+    // Recorded before the file exists, so that recording cannot fail once there is one to remove.
+    reserve_one();
+    push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
+    const int fd = ::mkstemp(pattern.data());
+    if (fd < 0) {
+      const int code = errno;
+      forget_newest();  // nothing was created: not counted as open
+      throw_filesystem_error(code, "creating a temporary file for " + destination.string());
+    }
+    handle.fd_ = fd;  // closed with the scope from here on
+    try {
+      handle.path_ = pattern;
+    } catch (...) {
+      ::unlink(pattern.c_str());
+      throw;
+    }
+    ::fchmod(fd, mode);
     return handle;
   }
 
@@ -185,6 +264,13 @@ class resource_scope {
   void push(Release release, counter_member kind) {
     entries_.push_back({std::function<void()>(std::move(release)), kind});
     if (tracker_) (tracker_->*kind).fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Drops the newest entry without running it, for a resource that was recorded but never opened.
+  void forget_newest() noexcept {
+    const counter_member kind = entries_.back().counter;
+    entries_.pop_back();
+    if (tracker_) (tracker_->*kind).fetch_sub(1, std::memory_order_relaxed);
   }
 
   [[noreturn]] static void throw_filesystem_error(int code, std::string what) {
