@@ -180,6 +180,46 @@ TEST_CASE("resource scope: a temporary file is removed unless committed", "[reso
   fs::remove_all(dir);
 }
 
+TEST_CASE("resource scope: a file created in place is removed unless committed, and replaces nothing",
+          "[resources]") {
+  flash::resource_tracker tracker;
+  auto dir = fs::temp_directory_path() / "flash_in_place_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    flash::resource_scope scope(&tracker);
+    auto& file = scope.create_in_place(dir / "abandoned.txt");
+    CHECK(file.path() == dir / "abandoned.txt");
+    CHECK(::write(file.native_handle(), "half", 4) == 4);
+    CHECK(tracker.temporary_files() == 1);
+  }
+  CHECK(fs::is_empty(dir));
+  {
+    flash::resource_scope scope(&tracker);
+    auto& file = scope.create_in_place(dir / "new.txt", 0604);
+    CHECK(::write(file.native_handle(), "whole", 5) == 5);
+    file.commit({.sync = false});
+  }
+  CHECK(fs::file_size(dir / "new.txt") == 5);
+  // The mode is the one asked for, whatever the umask.
+  CHECK((fs::status(dir / "new.txt").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read));
+  {
+    flash::resource_scope scope(&tracker);
+    try {
+      scope.create_in_place(dir / "new.txt");
+      FAIL("an existing file should be refused");
+    } catch (const flash::error& e) {
+      CHECK(e.cause() == std::errc::file_exists);
+      CHECK_THAT(e.what(), Catch::Contains((dir / "new.txt").string()));
+    }
+    CHECK(scope.size() == 0);
+  }
+  CHECK(fs::file_size(dir / "new.txt") == 5);  // the existing file was left as it was
+  CHECK(tracker.total() == 0);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("resource scope: TCP connections close with the scope and a refusal names the host", "[resources][network]") {
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::address_v4::loopback(), 0});

@@ -537,6 +537,34 @@ TEST_CASE("copy_tree copies a tree: directories, files, modes and symbolic links
   require_same_tree(dir / "source", dir / "copy");
 }
 
+TEST_CASE("copy_tree copies many small files in batches, each counted as a task", "[ops][copy]") {
+  temp_dir dir;
+  constexpr int files = 300;  // several batches of small files, and one large file alone
+  for (int d = 0; d < 7; ++d) fs::create_directories(dir / "source" / ("d" + std::to_string(d)));
+  for (int i = 0; i < files; ++i)
+    write_file(dir / "source" / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i)),
+               make_data(100 + static_cast<std::size_t>(i), static_cast<unsigned>(i)));
+  write_file(dir / "source" / "large", make_data(9 << 20, 1));
+  pool_fixture pool;
+  flash::metrics metrics;
+  auto result = pool.run(flash::copy_tree(pool.executor(), dir / "source", dir / "copy",
+                                           {.max_concurrency = 3, .observer = &metrics}));
+  CHECK(result.ok());
+  CHECK(result.files == files + 1);
+  CHECK(metrics.snapshot().tasks_completed == files + 1);
+  require_same_tree(dir / "source", dir / "copy");
+  CHECK(temporaries_in(dir / "copy").empty());
+
+  flash::copy_plan plan;
+  plan.add_file("a", "b", 10);
+  plan.add_file("c", "d", 9 << 20);
+  plan.add_file("e", "f", 1);
+  const auto batches = flash::detail::batch_files(plan);
+  REQUIRE(batches.size() == 3);  // the large file is a batch of its own
+  CHECK(batches[1].begin == 1);
+  CHECK(batches[1].end == 2);
+}
+
 TEST_CASE("copy_tree collects per-file failures and copies the rest", "[ops][copy]") {
   temp_dir dir;
   make_tree(dir / "source");

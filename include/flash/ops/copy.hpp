@@ -11,8 +11,10 @@
 // EINVAL, ENOSYS, EOPNOTSUPP...); copy_options::method forces one. The data goes to a temporary
 // file beside the destination (resource_scope::create_temporary), renamed over it only once
 // complete, so a failure, a full disk or a cancellation (checked between chunks) never leaves a
-// half-written destination. Like cp, it does not wait for the disk; copy_options::sync flushes
-// each file first.
+// half-written destination. copy_tree writes a file straight to its name (create_in_place,
+// O_EXCL) when its directory is one the copy made, where there is nothing to replace; such a
+// file is removed if its copy fails. Small files go to the pool in batches. Like cp, it does not
+// wait for the disk; copy_options::sync flushes each file first.
 // Errors are flash::copy_error (a flash::error of errc::filesystem_error, or errc::cancelled)
 // naming both paths: "copying a to b: No space left on device".
 //
@@ -36,6 +38,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -144,9 +147,15 @@ inline bool method_refused(int code) noexcept {
 
 class file_copier {
  public:
+  /// `in_place`: the destination is new and in a directory nothing else looks at yet (one
+  /// copy_tree made), so it is created where it belongs rather than beside it and renamed.
   file_copier(const std::filesystem::path& source, const std::filesystem::path& destination,
-              const copy_options& options, const cancellation_token& also_cancelled_by)
-      : source_(source), destination_(destination), options_(options), extra_token_(also_cancelled_by) {}
+              const copy_options& options, const cancellation_token& also_cancelled_by, bool in_place = false)
+      : source_(source),
+        destination_(destination),
+        options_(options),
+        extra_token_(also_cancelled_by),
+        in_place_(in_place) {}
 
   copy_result run() {
     check_cancelled();
@@ -162,8 +171,10 @@ class file_copier {
     if (S_ISDIR(status.st_mode)) throw failure(copy_stage::reading_source, EISDIR);
 
     temporary_file* temporary = nullptr;
+    const mode_t mode = status.st_mode & 07777 & options_.mode_mask;
     try {
-      temporary = &scope.create_temporary(destination_, status.st_mode & 07777 & options_.mode_mask);
+      temporary = in_place_ ? create_in_place(scope, mode) : nullptr;
+      if (!temporary) temporary = &scope.create_temporary(destination_, mode);
     } catch (const error& e) {
       throw failure(copy_stage::creating_destination, e.cause());
     }
@@ -234,6 +245,9 @@ class file_copier {
       if (n == 0) return copied == 0 && size > 0 ? EINVAL : 0;
       copied += static_cast<std::uint64_t>(n);
       progress(static_cast<std::uint64_t>(n));
+      // The size fstat gave is copied: a file that grows meanwhile is copied as it was when
+      // opened, and a small file costs one call, not a second one that reads nothing.
+      if (size > 0 && copied == size) return 0;
     }
   }
 
@@ -294,10 +308,22 @@ class file_copier {
     return copy_error(errc::filesystem_error, stage, source_, destination_, cause);
   }
 
+  // The destination created where it belongs; nullptr when something is there after all
+  // (made since the directory was), which the temporary-and-rename way then replaces.
+  temporary_file* create_in_place(resource_scope& scope, mode_t mode) {
+    try {
+      return &scope.create_in_place(destination_, mode);
+    } catch (const error& e) {
+      if (e.cause() == std::errc::file_exists) return nullptr;
+      throw;
+    }
+  }
+
   const std::filesystem::path& source_;
   const std::filesystem::path& destination_;
   const copy_options& options_;
   const cancellation_token& extra_token_;
+  bool in_place_;
 };
 
 }  // namespace detail
@@ -453,6 +479,7 @@ inline void replace_with_symlink(const copy_plan::symlink_entry& link) {
 
 struct tree_directories {
   std::vector<bool> created;
+  std::unordered_set<std::string> made;    // destinations of the directories created
   std::unordered_set<std::string> failed;  // destinations that could not be made
   std::vector<copy_error> failures;
 };
@@ -471,6 +498,7 @@ inline tree_directories create_directories(const copy_plan& plan, const cancella
     // Owner access until the files are in; the mode is set at the end.
     if (::mkdir(dir.destination.c_str(), 0700) == 0) {
       out.created[i] = true;
+      out.made.insert(dir.destination.string());
       continue;
     }
     int code = errno;
@@ -482,6 +510,30 @@ inline tree_directories create_directories(const copy_plan& plan, const cancella
                               std::error_code(code, std::generic_category()));
   }
   return out;
+}
+
+// Consecutive files of a plan copied by one task on the pool.
+struct file_batch {
+  std::size_t begin = 0, end = 0;
+};
+
+// Up to 64 files and 8 MiB a batch; a larger file is a batch of its own.
+inline std::vector<file_batch> batch_files(const copy_plan& plan) {
+  constexpr std::size_t most_files = 64;
+  constexpr std::uint64_t most_bytes = 8 << 20;
+  std::vector<file_batch> batches;
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 0; i < plan.files.size(); ++i) {
+    const bool full = !batches.empty() && (batches.back().end - batches.back().begin == most_files ||
+                                           bytes + plan.files[i].size > most_bytes);
+    if (batches.empty() || full) {
+      batches.push_back({i, i});
+      bytes = 0;
+    }
+    ++batches.back().end;
+    bytes += plan.files[i].size;
+  }
+  return batches;
 }
 
 }  // namespace detail
@@ -508,28 +560,52 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
     own_buffers.emplace(std::max<std::size_t>(per_file.chunk_size, 1), limit);
     per_file.buffers = &*own_buffers;
   }
-  std::mutex result_mutex;  // the copies resume on the caller's executor, maybe on several threads
-  auto copy_one = [&](std::size_t index) -> awaitable<void> {
-    const auto& file = plan.files[index];
-    if (directories.failed.contains(file.destination.parent_path().string())) co_return;
-    std::exception_ptr failure;
-    try {
-      auto copy = [&](const cancellation_token& cancelled) {
-        return detail::file_copier(file.source, file.destination, per_file, cancelled).run();
-      };
-      const copy_result copied = co_await offload(pool, copy);
-      std::lock_guard lock(result_mutex);
-      ++result.files;
-      result.bytes += copied.bytes;
-      ++result.files_by_method[static_cast<std::size_t>(copied.method)];
-    } catch (const copy_error& e) {
-      if (e.code() == errc::cancelled || options.fail_fast) throw;
-      std::lock_guard lock(result_mutex);
-      result.failures.push_back(e);
-    }
+  // Small files go to the pool in batches: a hand-off between threads costs as much as
+  // copying a few kilobytes. Each file still counts as a task in the observer.
+  const std::vector<detail::file_batch> batches = detail::batch_files(plan);
+  std::mutex result_mutex;  // the batches resume on the caller's executor, maybe on several threads
+  auto copy_batch = [&](std::size_t index) -> awaitable<void> {
+    auto copy = [&, batch = batches[index]](const cancellation_token& cancelled) {
+      copy_tree_result done;
+      for (std::size_t i = batch.begin; i < batch.end; ++i) {
+        const auto& file = plan.files[i];
+        const std::string parent = file.destination.parent_path().string();
+        if (directories.failed.contains(parent)) continue;
+        if (options.observer) {
+          options.observer->task_spawned();
+          options.observer->task_started();
+        }
+        const auto started = std::chrono::steady_clock::now();
+        bool cancelled_here = false;
+        try {
+          const bool in_place = directories.made.contains(parent);
+          const copy_result copied =
+              detail::file_copier(file.source, file.destination, per_file, cancelled, in_place).run();
+          ++done.files;
+          done.bytes += copied.bytes;
+          ++done.files_by_method[static_cast<std::size_t>(copied.method)];
+        } catch (const copy_error& e) {
+          cancelled_here = e.code() == errc::cancelled;
+          if (options.observer)
+            options.observer->task_finished(std::chrono::steady_clock::now() - started, cancelled_here, true);
+          if (cancelled_here || options.fail_fast) throw;
+          done.failures.push_back(e);
+          continue;
+        }
+        if (options.observer)
+          options.observer->task_finished(std::chrono::steady_clock::now() - started, false, true);
+      }
+      return done;
+    };
+    copy_tree_result done = co_await offload(pool, copy);
+    std::lock_guard lock(result_mutex);
+    result.files += done.files;
+    result.bytes += done.bytes;
+    for (std::size_t m = 0; m < done.files_by_method.size(); ++m) result.files_by_method[m] += done.files_by_method[m];
+    for (auto& failure : done.failures) result.failures.push_back(std::move(failure));
   };
   std::string what = "copying a directory tree";
-  co_await detail::for_each_index(plan.files.size(), limit, options.observer, token, copy_one, std::move(what));
+  co_await detail::for_each_index(batches.size(), limit, nullptr, token, copy_batch, std::move(what));
 
   auto finish = [&plan, &directories, &result, &token, mask = options.file.mode_mask] {
     std::vector<copy_error> failures;

@@ -28,12 +28,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/stat.h>
 #include <system_error>
@@ -55,6 +57,26 @@ class destination_category_impl final : public std::error_category {
     return "not a regular file; the output is written beside it and renamed into place, which would replace it";
   }
 };
+}  // namespace detail
+
+namespace detail {
+/// The process's umask, read once from /proc/self/status (Linux 4.7 and later), or nothing
+/// when it cannot be read. umask(2) cannot read it without setting it, which races with
+/// other threads creating files.
+inline std::optional<mode_t> process_umask() {
+  static const std::optional<mode_t> mask = []() -> std::optional<mode_t> {
+    std::FILE* status = std::fopen("/proc/self/status", "r");
+    if (!status) return std::nullopt;
+    std::optional<mode_t> found;
+    char line[256];
+    unsigned value = 0;
+    while (!found && std::fgets(line, sizeof line, status))
+      if (std::sscanf(line, "Umask: %o", &value) == 1) found = static_cast<mode_t>(value);
+    std::fclose(status);
+    return found;
+  }();
+  return mask;
+}
 }  // namespace detail
 
 inline std::error_code make_error_code(destination_errc code) noexcept {
@@ -130,15 +152,15 @@ class temporary_file {
   bool committed() const noexcept { return committed_; }
 
   /// Closes the file (after an fsync unless options.sync is false) and renames it over the
-  /// destination. Throws flash::error(filesystem_error) naming the file; the temporary is then
-  /// removed with the scope.
+  /// destination (a file made by create_in_place is there already). Throws
+  /// flash::error(filesystem_error) naming the file; the file is then removed with the scope.
   void commit(commit_options options = {}) {
     if (committed_) return;
     if ((options.sync && ::fsync(fd_) != 0) || ::close(std::exchange(fd_, -1)) != 0)
       throw error(errc::filesystem_error, "writing " + path_.string(),
                   std::error_code(errno, std::generic_category()));
     std::error_code ec;
-    std::filesystem::rename(path_, destination_, ec);
+    if (path_ != destination_) std::filesystem::rename(path_, destination_, ec);
     if (ec)
       throw error(errc::filesystem_error,
                   fmt::format("renaming {} to {}", path_.string(), destination_.string()), ec);
@@ -204,6 +226,34 @@ class resource_scope {
       throw;
     }
     ::fchmod(fd, mode);
+    return handle;
+  }
+
+  /// Creates `destination` itself, which must not exist (O_EXCL), with permissions `mode`;
+  /// removed when the scope ends unless committed. For a file that nothing else looks at until
+  /// it is complete, such as one in a directory the caller has just made: it saves the
+  /// temporary's rename (and its fchmod when the umask keeps `mode`). Throws flash::error
+  /// naming the destination (EEXIST when something is there).
+  temporary_file& create_in_place(const std::filesystem::path& destination, mode_t mode = 0644) {
+    auto file = std::make_shared<temporary_file>(destination);
+    temporary_file& handle = *file;
+    reserve_one();
+    push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
+    const int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+      const int code = errno;
+      forget_newest();
+      throw_filesystem_error(code, "creating " + destination.string());
+    }
+    handle.fd_ = fd;
+    try {
+      handle.path_ = destination;
+    } catch (...) {
+      ::unlink(destination.c_str());
+      throw;
+    }
+    const std::optional<mode_t> umask = detail::process_umask();
+    if (!umask || (mode & *umask) != 0) ::fchmod(fd, mode);
     return handle;
   }
 
