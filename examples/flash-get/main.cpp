@@ -89,6 +89,7 @@ flash::awaitable<int> get(flash::context& ctx) {
   flash::http_client client({.timeout = timeout,
                              .retries = static_cast<std::size_t>(ctx.get<int>("retries")),
                              .resources = &ctx.resources(),
+                             .sync_downloads = ctx.get<bool>("sync"),
                              .file_executor = ctx.pool().get_executor()});
 
   // One line for all the URLs, and one for each download under way (as many as fit). Result
@@ -157,6 +158,7 @@ int main(int argc, char** argv) {
                            {.default_value = 2, .check = flash::range(0, 100)})
               .option<std::string>("-o,--output-dir", "Directory to save into (created if missing)",
                                    {.default_value = "."})
+              .flag("--sync", "Flush each file to disk before it takes its name (slower; curl does not)")
               .args<std::string>("urls", "The http:// URLs to download", {.check = http_url})
               .run(get))
       .run(argc, argv);

@@ -924,6 +924,14 @@ TEST_CASE("flash-get: downloads every URL, one line each in argument order", "[f
   CHECK(read_file(out / "2") == "arrived");
   CHECK(read_file(out / "a.txt.1") == pattern(5));
   CHECK(read_file(out / "index.html") == "home");
+
+  // --sync flushes each file before renaming it: the same files, and no temporary left.
+  const fs::path synced = dir.path / "synced";
+  const auto with_sync = run_flash_get({"--sync", "-o", synced.string(), urls[0], urls[2]}, dir.path);
+  CHECK(with_sync.status == 0);
+  CHECK(read_file(synced / "b.bin") == pattern(200000));
+  CHECK(read_file(synced / "c.txt") == pattern(3000));
+  CHECK(std::distance(fs::directory_iterator(synced), fs::directory_iterator()) == 2);
 }
 
 TEST_CASE("flash-get: one URL failing does not stop the others, and exits with 1", "[flash-get]") {

@@ -287,8 +287,12 @@ struct http_options {
   std::uint64_t max_body_in_memory = 64 << 20;   ///< for get(); a larger body is resource_exhausted
   std::string user_agent = std::string("flash/") + version_string;
   resource_tracker* resources = nullptr;         ///< counts open connections and temporaries
-  /// Where a finished download is flushed to disk and renamed into place, which blocks: give the
-  /// pool (ctx.pool().get_executor()) so the I/O thread goes on meanwhile. Unset: the caller's.
+  /// Flush each download to disk (fsync) before it takes its name, so that after a power cut a
+  /// name never holds less than the whole file. A disk round trip per file; curl and wget do not.
+  bool sync_downloads = false;
+  /// Where a finished download is flushed to disk and renamed into place when sync_downloads,
+  /// which blocks: give the pool (ctx.pool().get_executor()) so the I/O thread goes on
+  /// meanwhile. Unset: the caller's.
   std::optional<boost::asio::any_io_executor> file_executor{};
   std::function<void(std::size_t)> on_body_bytes{};  ///< called with each piece of body as it arrives
 };
@@ -598,11 +602,12 @@ class http_client {
       if (progress && *progress) (*progress)(response.body_size, parser.content_length().value_or(0));
     }
     if (file) {
-      if (options_.file_executor) {
-        auto committing = offload(*options_.file_executor, [file] { file->commit({.sync = true}); });
+      const commit_options commit{.sync = options_.sync_downloads};
+      if (options_.file_executor && commit.sync) {
+        auto committing = offload(*options_.file_executor, [file, commit] { file->commit(commit); });
         co_await std::move(committing);
       } else {
-        file->commit({.sync = true});
+        file->commit(commit);  // a close and a rename: no need to leave this thread
       }
       response.file = destination;
     }
