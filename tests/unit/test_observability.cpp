@@ -112,6 +112,20 @@ TEST_CASE("resource scope: everything is released in reverse order, on success a
   fs::remove_all(dir);
 }
 
+namespace {
+// Runs `create`, which must throw a flash::error of `cause` whose message names `path`.
+template <class Create>
+void check_refused(Create create, std::errc cause, const fs::path& path) {
+  try {
+    create();
+    FAIL("creating " + path.string() + " should have been refused");
+  } catch (const flash::error& e) {
+    CHECK(e.cause() == cause);
+    CHECK_THAT(e.what(), Catch::Contains(path.string()));
+  }
+}
+}  // namespace
+
 TEST_CASE("resource scope: a temporary file is removed unless committed", "[resources]") {
   flash::resource_tracker tracker;
   auto dir = fs::temp_directory_path() / "flash_temp_test";
@@ -151,13 +165,7 @@ TEST_CASE("resource scope: a temporary file is removed unless committed", "[reso
   // regular file, or a directory that does not exist.
   flash::resource_scope scope(&tracker);
   fs::create_directory(dir / "adir");
-  try {
-    scope.create_temporary(dir / "adir");
-    FAIL("a directory as destination should be refused");
-  } catch (const flash::error& e) {
-    CHECK(e.cause() == std::errc::is_a_directory);
-    CHECK_THAT(e.what(), Catch::Contains((dir / "adir").string()));
-  }
+  check_refused([&] { scope.create_temporary(dir / "adir"); }, std::errc::is_a_directory, dir / "adir");
   try {
     scope.create_temporary("/dev/null");
     FAIL("a device as destination should be refused");
@@ -206,13 +214,7 @@ TEST_CASE("resource scope: a file created in place is removed unless committed, 
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read));
   {
     flash::resource_scope scope(&tracker);
-    try {
-      scope.create_in_place(dir / "new.txt");
-      FAIL("an existing file should be refused");
-    } catch (const flash::error& e) {
-      CHECK(e.cause() == std::errc::file_exists);
-      CHECK_THAT(e.what(), Catch::Contains((dir / "new.txt").string()));
-    }
+    check_refused([&] { scope.create_in_place(dir / "new.txt"); }, std::errc::file_exists, dir / "new.txt");
     CHECK(scope.size() == 0);
   }
   CHECK(fs::file_size(dir / "new.txt") == 5);  // the existing file was left as it was
