@@ -125,7 +125,7 @@ flash::awaitable<int> copy(flash::context& ctx) {
         complain("cannot copy a directory, '{}', into itself, '{}'", source, target.string());
         failed = true;
       } else {
-        plan.add_tree(source, target);
+        co_await flash::add_tree(ctx, plan, source, target);
       }
     } else if (target_there && existing.st_dev == status.st_dev && existing.st_ino == status.st_ino) {
       complain("'{}' and '{}' are the same file", source, target.string());

@@ -565,6 +565,42 @@ TEST_CASE("copy_tree copies many small files in batches, each counted as a task"
   CHECK(batches[1].end == 2);
 }
 
+TEST_CASE("add_tree on a pool plans what copy_plan::add_tree plans, in the same order", "[ops][copy]") {
+  temp_dir dir;
+  make_tree(dir / "source");
+  for (int d = 0; d < 20; ++d) write_file(dir / "source" / "a" / ("more" + std::to_string(d)), "x");
+  flash::copy_plan sequential;
+  sequential.add_tree(dir / "source", dir / "copy");
+  pool_fixture pool;
+  flash::copy_plan concurrent;
+  concurrent.add_file(dir / "top.txt", dir / "copy-of-top.txt", 4);  // what was planned before stays first
+  pool.run([&]() -> flash::awaitable<void> {
+    co_await flash::add_tree(pool.executor(), concurrent, dir / "source", dir / "copy");
+  }());
+  REQUIRE(concurrent.files.size() == sequential.files.size() + 1);
+  CHECK(concurrent.files.front().destination == dir / "copy-of-top.txt");
+  for (std::size_t i = 0; i < sequential.files.size(); ++i) CHECK(concurrent.files[i + 1].source == sequential.files[i].source);
+  REQUIRE(concurrent.directories.size() == sequential.directories.size());
+  for (std::size_t i = 0; i < sequential.directories.size(); ++i)
+    CHECK(concurrent.directories[i].destination == sequential.directories[i].destination);
+  CHECK(concurrent.symlinks.size() == sequential.symlinks.size());
+
+  flash::copy_plan missing;
+  pool.run([&]() -> flash::awaitable<void> {
+    co_await flash::add_tree(pool.executor(), missing, dir / "nowhere", dir / "copy2");
+  }());
+  REQUIRE(missing.failures.size() == 1);
+  CHECK(missing.failures.front().cause() == std::errc::no_such_file_or_directory);
+
+  flash::cancellation_source cancel;
+  cancel.request_cancel();
+  flash::copy_plan cancelled;
+  CHECK_THROWS_AS(pool.run([&]() -> flash::awaitable<void> {
+    co_await flash::add_tree(pool.executor(), cancelled, dir / "source", dir / "copy3", cancel.token());
+  }()),
+                  flash::error);
+}
+
 TEST_CASE("copy_tree collects per-file failures and copies the rest", "[ops][copy]") {
   temp_dir dir;
   make_tree(dir / "source");
