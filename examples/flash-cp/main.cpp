@@ -176,7 +176,8 @@ int main(int argc, char** argv) {
       .version(flash::version_string)
       .runtime_options({.pool_threads = 16})
       .root_command(flash::cmd<"cp">("Copy SOURCE to DEST, or each SOURCE into the directory DEST, with zero-copy "
-                                     "transfers, many files at once. A destination file appears whole or not at all.")
+                                     "transfers, many files at once. A failure or Ctrl-C leaves no partial file, and an existing file is "
+                                     "replaced whole or not at all.")
                         .flag("-r,-R,--recursive", "copy directories recursively")
                         .flag("--sync", "flush each file to disk before it takes its name (slower; cp does not)")
                         .option<int>("-j,--jobs", "files copied at once",

@@ -333,6 +333,14 @@ TEST_CASE("outside a command, Ctrl-C does what the program's own handler says", 
     // blocking command still turns Ctrl-C into a cancellation.
     if (run_in_child(app, "wait") != 130) return 13;
     if (run_in_child(app, "stop") != 130) return 14;
+    // A disposition changed between commands is the one that counts after the next.
+    std::signal(SIGINT, SIG_IGN);
+    if (run_in_child(app, "stop") != 130) return 15;
+    std::raise(SIGINT);  // ignored, as the program asked
+    std::signal(SIGINT, own_handler);
+    if (run_in_child(app, "stop") != 130) return 16;
+    std::raise(SIGINT);
+    if (own_handler_calls != 2) return 17;
     return 0;
   });
   REQUIRE(WIFEXITED(status));

@@ -218,6 +218,14 @@ TEST_CASE("resource scope: a file created in place is removed unless committed, 
     CHECK(scope.size() == 0);
   }
   CHECK(fs::file_size(dir / "new.txt") == 5);  // the existing file was left as it was
+  {
+    // Another writer takes the name before this one gives up: its file is not removed.
+    flash::resource_scope scope(&tracker);
+    scope.create_in_place(dir / "contended.txt");
+    std::ofstream(dir / "other.txt") << "theirs";
+    fs::rename(dir / "other.txt", dir / "contended.txt");
+  }
+  CHECK(fs::file_size(dir / "contended.txt") == 6);
   CHECK(tracker.total() == 0);
   fs::remove_all(dir);
 }

@@ -119,11 +119,13 @@ class cli : public detail::declarations<cli> {
     if (!may_use_builtins(words)) {
       invocation lean(node_);
       if (auto status = declare(lean, false, out, err)) return *status;
+      bool parsed = false;
       try {
         lean.app.parse(argc, argv);
-        if (find_chosen(lean).node->invoke) return execute(lean, out, err);
+        parsed = true;
       } catch (const CLI::ParseError&) {
       }
+      if (parsed && find_chosen(lean).node->invoke && !redeclares_builtins(lean.app)) return execute(lean, out, err);
     }
 
     invocation full(node_);
@@ -205,6 +207,14 @@ private:
       const std::string_view name = arg.substr(0, arg.find('='));
       if (std::find(std::begin(words), std::end(words), name) != std::end(words)) return true;
     }
+    return false;
+  }
+
+  // Whether the program declares an option of a built-in's name: the full declaration reports
+  // that, whatever the command line says.
+  static bool redeclares_builtins(const CLI::App& app) {
+    for (const char* name : {"--config", "--print-config", "--metrics", "--completion", "--docs"})
+      if (app.get_option_no_throw(name)) return true;
     return false;
   }
 

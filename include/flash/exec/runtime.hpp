@@ -215,7 +215,6 @@ class runtime {
       boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
     });
 
-    detail::interrupt_handlers::handed_over();
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     watch_signals(signals);
     std::optional<boost::asio::steady_timer> deadline;

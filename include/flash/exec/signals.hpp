@@ -26,30 +26,29 @@ inline bool record_interrupt(int signal_number) noexcept {
 /// Async-signal-safe SIGINT and SIGTERM handlers for code that runs no event loop (the blocking
 /// model); while one is alive, a signal marks `target` cancelled.
 ///
-/// The handlers are installed by the first blocking command and then left in place, since four
-/// sigaction calls a command would cost more than parsing its command line. Outside a command a
-/// signal does what the disposition they replaced would have done (by default, end the
-/// process). Asio's signal_set, which the other models use, resets both signals to SIG_DFL when
-/// it is destroyed: whoever creates one calls handed_over() so that the next blocking command
-/// installs them again.
+/// Installing and restoring both handlers for every command would take four sigaction calls,
+/// more than parsing a command line costs. So a command reads the two dispositions and installs
+/// Flash's handler where it is not there already; when the command ends, a handler of the
+/// program's own is put back (with its flags and mask), while SIG_DFL or SIG_IGN stays replaced
+/// by Flash's handler, which outside a command does what they would: end the process by the
+/// signal, or nothing. Whoever changes the dispositions in between (std::signal, an Asio
+/// signal_set, a test runner) is seen by the next command.
 class interrupt_handlers {
  public:
   explicit interrupt_handlers(cancellation_state& target) noexcept {
-    if (!installed().exchange(true)) install();
     current_target().store(&target);
+    take(SIGINT);
+    take(SIGTERM);
   }
-  ~interrupt_handlers() { current_target().store(nullptr); }
+  ~interrupt_handlers() {
+    current_target().store(nullptr);
+    give_back(SIGINT);
+    give_back(SIGTERM);
+  }
   interrupt_handlers(const interrupt_handlers&) = delete;
   interrupt_handlers& operator=(const interrupt_handlers&) = delete;
 
-  /// Something else (an Asio signal_set) takes SIGINT and SIGTERM over from here on.
-  static void handed_over() noexcept { installed().store(false); }
-
  private:
-  static std::atomic<bool>& installed() noexcept {
-    static std::atomic<bool> flag{false};
-    return flag;
-  }
   static std::atomic<cancellation_state*>& current_target() noexcept {
     static std::atomic<cancellation_state*> target{nullptr};
     return target;
@@ -58,19 +57,27 @@ class interrupt_handlers {
     static struct sigaction interrupt {}, terminate {};
     return signal_number == SIGINT ? interrupt : terminate;
   }
-
-  static void install() noexcept {
-    install(SIGINT);
-    install(SIGTERM);
+  static bool is_ours(const struct sigaction& action) noexcept {
+    return (action.sa_flags & SA_SIGINFO) && action.sa_sigaction == &on_signal;
   }
-  static void install(int signal_number) noexcept {
-    struct sigaction action {}, before {};
+  static bool is_function(const struct sigaction& action) noexcept {
+    return (action.sa_flags & SA_SIGINFO) || (action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN);
+  }
+
+  static void take(int signal_number) noexcept {
+    struct sigaction current {};
+    ::sigaction(signal_number, nullptr, &current);
+    if (is_ours(current)) return;
+    replaced(signal_number) = current;  // recorded before our handler can run
+    struct sigaction action {};
     action.sa_sigaction = &on_signal;
     action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
-    sigaction(signal_number, &action, &before);
-    const bool ours = (before.sa_flags & SA_SIGINFO) && before.sa_sigaction == &on_signal;
-    if (!ours) replaced(signal_number) = before;
+    ::sigaction(signal_number, &action, nullptr);
+  }
+
+  static void give_back(int signal_number) noexcept {
+    if (is_function(replaced(signal_number))) ::sigaction(signal_number, &replaced(signal_number), nullptr);
   }
 
   static void on_signal(int signal_number, siginfo_t* info, void* context) noexcept {
@@ -84,8 +91,7 @@ class interrupt_handlers {
       before.sa_sigaction(signal_number, info, context);
     } else if (before.sa_handler == SIG_DFL) {
       // Put the default back and raise again: delivered when this handler returns.
-      installed().store(false);
-      sigaction(signal_number, &before, nullptr);
+      ::sigaction(signal_number, &before, nullptr);
       ::raise(signal_number);
     } else if (before.sa_handler != SIG_IGN) {
       before.sa_handler(signal_number);

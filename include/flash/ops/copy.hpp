@@ -638,6 +638,9 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
           if (cancelled_here || options.fail_fast) throw;
           done.failures.push_back(e);
           continue;
+        } catch (...) {  // bad_alloc and the like: the task still ends in the metrics
+          if (options.observer) options.observer->task_finished(std::chrono::steady_clock::now() - started, false, true);
+          throw;
         }
         if (options.observer)
           options.observer->task_finished(std::chrono::steady_clock::now() - started, false, true);

@@ -169,13 +169,24 @@ class temporary_file {
 
   /// Closes and removes the temporary unless it was committed. Safe to call more than once.
   void discard() noexcept {
+    if (!committed_ && !path_.empty() && still_ours()) ::unlink(path_.c_str());
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
     path_.clear();
   }
 
  private:
   friend class resource_scope;
+
+  // Whether path_ still names the file this one wrote. A file created in place has its final
+  // name, which another writer may have replaced since (two sources copied to one name): that
+  // file is not this one's to remove. Only checked on failure.
+  bool still_ours() const noexcept {
+    if (path_ != destination_ || fd_ < 0) return true;
+    struct stat mine {}, named {};
+    if (::fstat(fd_, &mine) != 0 || ::lstat(path_.c_str(), &named) != 0) return false;
+    return mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
+  }
+
   int fd_ = -1;
   std::filesystem::path path_;
   std::filesystem::path destination_;
@@ -230,10 +241,12 @@ class resource_scope {
   }
 
   /// Creates `destination` itself, which must not exist (O_EXCL), with permissions `mode`;
-  /// removed when the scope ends unless committed. For a file that nothing else looks at until
-  /// it is complete, such as one in a directory the caller has just made: it saves the
-  /// temporary's rename (and its fchmod when the umask keeps `mode`). Throws flash::error
-  /// naming the destination (EEXIST when something is there).
+  /// removed when the scope ends unless committed (and unless something else has taken its name
+  /// meanwhile). For a file that nothing else looks at until it is complete, such as one in a
+  /// directory the caller has just made: it saves the temporary's rename (and its fchmod when
+  /// the umask, read once per process, keeps `mode`). Unlike a temporary, a process killed
+  /// mid-write leaves the partial file under its name. Throws flash::error naming the
+  /// destination (EEXIST when something is there).
   temporary_file& create_in_place(const std::filesystem::path& destination, mode_t mode = 0644) {
     auto file = std::make_shared<temporary_file>(destination);
     temporary_file& handle = *file;
