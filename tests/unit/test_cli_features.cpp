@@ -185,6 +185,15 @@ TEST_CASE("the built-ins work when only the environment or a default file names 
     CHECK(result.status == 0);
     CHECK_THAT(result.err, Catch::StartsWith("{\"tasks_spawned\":"));
   }
+  // A program that declares an option of a built-in's name is refused on every command line.
+  auto clash = flash::cli("tool")
+                   .option<std::string>("--metrics", "Mine", {})
+                   .command(flash::cmd<"build">().run([](flash::context&) {}));
+  for (const std::vector<std::string>& words : {std::vector<std::string>{"build"}, {"--help"}}) {
+    auto refused = run_cli(clash, words);
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.err, Catch::Contains("error in the command declarations"));
+  }
   // And a usage error reads the same whichever way it was parsed.
   auto unknown = run_cli(sample_app(), {"buidl"});
   CHECK(unknown.status == 2);

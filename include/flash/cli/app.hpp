@@ -213,8 +213,10 @@ private:
   // Whether the program declares an option of a built-in's name: the full declaration reports
   // that, whatever the command line says.
   static bool redeclares_builtins(const CLI::App& app) {
-    for (const char* name : {"--config", "--print-config", "--metrics", "--completion", "--docs"})
-      if (app.get_option_no_throw(name)) return true;
+    static constexpr std::string_view reserved[] = {"config", "print-config", "metrics", "completion", "docs"};
+    for (const CLI::Option* option : app.get_options())
+      for (const std::string& name : option->get_lnames())
+        if (std::find(std::begin(reserved), std::end(reserved), name) != std::end(reserved)) return true;
     return false;
   }
 
