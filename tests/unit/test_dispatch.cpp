@@ -272,26 +272,6 @@ TEST_CASE("a command's memory limit fails allocations with resource_exhausted", 
   CHECK_THAT(result.err, Catch::Contains("memory limit") && Catch::Contains("resource exhausted"));
 }
 
-TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signals]") {
-  pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // A handler that ignores the first request to stop.
-    auto app = flash::cli("app").command(flash::cmd<"stubborn">().run([](flash::context&) {
-      std::raise(SIGINT);
-      std::raise(SIGINT);
-      ::_exit(42);  // never reached: the second signal ended the process
-    }));
-    const char* argv[] = {"app", "stubborn"};
-    std::ostringstream out, err;
-    ::_exit(app.run(2, argv, out, err));
-  }
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
-}
-
 namespace {
 volatile std::sig_atomic_t own_handler_calls = 0;
 void own_handler(int) { own_handler_calls = own_handler_calls + 1; }
@@ -312,6 +292,21 @@ int run_in_child(const flash::cli& app, const char* command) {
   return app.run(2, argv, out, err);
 }
 }  // namespace
+
+TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signals]") {
+  const int status = in_child([] {
+    // A handler that ignores the first request to stop.
+    auto app = flash::cli("app").command(flash::cmd<"stubborn">().run([](flash::context&) {
+      std::raise(SIGINT);
+      std::raise(SIGINT);
+      ::_exit(42);  // never reached: the second signal ended the process
+    }));
+    return run_in_child(app, "stubborn");
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+}
+
 
 TEST_CASE("outside a command, Ctrl-C does what the program's own handler says", "[dispatch][signals]") {
   const int status = in_child([] {

@@ -42,8 +42,8 @@
 #include <iostream>
 #include <iterator>
 #include <optional>
-#include <span>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -194,18 +194,24 @@ private:
   static inline const std::vector<std::string> reference_formats{"man", "markdown"};
   static inline const std::vector<std::string> metrics_formats{"text", "json"};
   static constexpr const char* metrics_environment_variable = "FLASH_METRICS";
+  // The long options every program has (--config, --print-config, --metrics) or, for a
+  // one-command program, has instead of the built-in commands of the last two names.
+  static constexpr std::string_view builtin_options[] = {"config", "print-config", "metrics", "completion", "docs"};
 
-  // Whether the command line could use a built-in command or option (the words below, before
-  // "--"), or the environment or a default configuration file could set one.
+  static bool is_builtin_option(std::string_view long_name) {
+    return std::find(std::begin(builtin_options), std::end(builtin_options), long_name) != std::end(builtin_options);
+  }
+
+  // Whether the command line could use a built-in command or option (before "--"), or the
+  // environment or a default configuration file could set one.
   bool may_use_builtins(std::span<const char* const> args) const {
     if (!default_config_.empty() || std::getenv(metrics_environment_variable)) return true;
-    static constexpr std::string_view words[] = {
-        "-h",       "--help",       "--config", "--print-config", "--metrics",
-        "--completion", "--docs",   "completion", "docs", detail::complete_entry_point};
     for (const std::string_view arg : args) {
       if (arg == "--") break;
       const std::string_view name = arg.substr(0, arg.find('='));
-      if (std::find(std::begin(words), std::end(words), name) != std::end(words)) return true;
+      if (name == "-h" || name == "--help" || name == "completion" || name == "docs" ||
+          name == detail::complete_entry_point || (name.starts_with("--") && is_builtin_option(name.substr(2))))
+        return true;
     }
     return false;
   }
@@ -213,10 +219,9 @@ private:
   // Whether the program declares an option of a built-in's name: the full declaration reports
   // that, whatever the command line says.
   static bool redeclares_builtins(const CLI::App& app) {
-    static constexpr std::string_view reserved[] = {"config", "print-config", "metrics", "completion", "docs"};
     for (const CLI::Option* option : app.get_options())
       for (const std::string& name : option->get_lnames())
-        if (std::find(std::begin(reserved), std::end(reserved), name) != std::end(reserved)) return true;
+        if (is_builtin_option(name)) return true;
     return false;
   }
 

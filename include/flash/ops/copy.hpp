@@ -559,6 +559,25 @@ inline tree_directories create_directories(const copy_plan& plan, const cancella
   return out;
 }
 
+// One file counted as a task in `observer` (if any), from construction to destruction, however
+// its copy ends.
+struct observed_task {
+  explicit observed_task(task_observer* counting) : observer(counting) {
+    if (!observer) return;
+    observer->task_spawned();
+    observer->task_started();
+  }
+  ~observed_task() {
+    if (observer) observer->task_finished(std::chrono::steady_clock::now() - started, cancelled, true);
+  }
+  observed_task(const observed_task&) = delete;
+  observed_task& operator=(const observed_task&) = delete;
+
+  task_observer* observer;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool cancelled = false;
+};
+
 // Consecutive files of a plan copied by one task on the pool.
 struct file_batch {
   std::size_t begin = 0, end = 0;
@@ -618,12 +637,7 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
         const auto& file = plan.files[i];
         const std::string parent = file.destination.parent_path().string();
         if (directories.failed.contains(parent)) continue;
-        if (options.observer) {
-          options.observer->task_spawned();
-          options.observer->task_started();
-        }
-        const auto started = std::chrono::steady_clock::now();
-        bool cancelled_here = false;
+        detail::observed_task task(options.observer);
         try {
           const bool in_place = directories.made.contains(parent);
           const copy_result copied =
@@ -632,18 +646,10 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
           done.bytes += copied.bytes;
           ++done.files_by_method[static_cast<std::size_t>(copied.method)];
         } catch (const copy_error& e) {
-          cancelled_here = e.code() == errc::cancelled;
-          if (options.observer)
-            options.observer->task_finished(std::chrono::steady_clock::now() - started, cancelled_here, true);
-          if (cancelled_here || options.fail_fast) throw;
+          task.cancelled = e.code() == errc::cancelled;
+          if (task.cancelled || options.fail_fast) throw;
           done.failures.push_back(e);
-          continue;
-        } catch (...) {  // bad_alloc and the like: the task still ends in the metrics
-          if (options.observer) options.observer->task_finished(std::chrono::steady_clock::now() - started, false, true);
-          throw;
         }
-        if (options.observer)
-          options.observer->task_finished(std::chrono::steady_clock::now() - started, false, true);
       }
       return done;
     };

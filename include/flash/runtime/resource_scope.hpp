@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <system_error>
 #include <type_traits>
@@ -218,25 +219,9 @@ class resource_scope {
     check_writable_destination(destination);
     const auto directory = destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
     std::string pattern = (directory / ("." + destination.filename().string() + ".flash-XXXXXX")).string();
-    auto file = std::make_shared<temporary_file>(destination);
-    temporary_file& handle = *file;
-    // Recorded before the file exists, so that recording cannot fail once there is one to remove.
-    reserve_one();
-    push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
-    const int fd = ::mkstemp(pattern.data());
-    if (fd < 0) {
-      const int code = errno;
-      forget_newest();  // nothing was created: not counted as open
-      throw_filesystem_error(code, "creating a temporary file for " + destination.string());
-    }
-    handle.fd_ = fd;  // closed with the scope from here on
-    try {
-      handle.path_ = pattern;
-    } catch (...) {
-      ::unlink(pattern.c_str());
-      throw;
-    }
-    ::fchmod(fd, mode);
+    temporary_file& handle = record_file(destination, std::move(pattern), "creating a temporary file for ",
+                                         [](std::string& path) { return ::mkstemp(path.data()); });
+    ::fchmod(handle.native_handle(), mode);
     return handle;
   }
 
@@ -248,25 +233,11 @@ class resource_scope {
   /// mid-write leaves the partial file under its name. Throws flash::error naming the
   /// destination (EEXIST when something is there).
   temporary_file& create_in_place(const std::filesystem::path& destination, mode_t mode = 0644) {
-    auto file = std::make_shared<temporary_file>(destination);
-    temporary_file& handle = *file;
-    reserve_one();
-    push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
-    const int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-      const int code = errno;
-      forget_newest();
-      throw_filesystem_error(code, "creating " + destination.string());
-    }
-    handle.fd_ = fd;
-    try {
-      handle.path_ = destination;
-    } catch (...) {
-      ::unlink(destination.c_str());
-      throw;
-    }
+    temporary_file& handle = record_file(destination, destination.string(), "creating ", [mode](std::string& path) {
+      return ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    });
     const std::optional<mode_t> umask = detail::process_umask();
-    if (!umask || (mode & *umask) != 0) ::fchmod(fd, mode);
+    if (!umask || (mode & *umask) != 0) ::fchmod(handle.native_handle(), mode);
     return handle;
   }
 
@@ -319,6 +290,32 @@ class resource_scope {
     std::function<void()> release;
     counter_member counter;
   };
+
+  // A file written for `destination`, created at `path` by `create` (a descriptor, or -1 and
+  // errno; mkstemp rewrites the path). It is recorded before it exists, so that recording
+  // cannot fail once there is a file to remove; a failure throws `what` + the destination.
+  template <class Create>
+  temporary_file& record_file(const std::filesystem::path& destination, std::string path, std::string_view what,
+                              Create create) {
+    auto file = std::make_shared<temporary_file>(destination);
+    temporary_file& handle = *file;
+    reserve_one();
+    push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
+    const int fd = create(path);
+    if (fd < 0) {
+      const int code = errno;
+      forget_newest();  // nothing was created: not counted as open
+      throw_filesystem_error(code, std::string(what) + destination.string());
+    }
+    handle.fd_ = fd;  // closed with the scope from here on
+    try {
+      handle.path_ = path;
+    } catch (...) {
+      ::unlink(path.c_str());
+      throw;
+    }
+    return handle;
+  }
 
   // Called before a resource is opened, so that recording it cannot fail after it opened.
   void reserve_one() { entries_.reserve(entries_.size() + 1); }
