@@ -237,6 +237,12 @@ void skynet_tbb_task_group(benchmark::State& state) {
 BENCHMARK(skynet_tbb_task_group)->Unit(benchmark::kMillisecond)->UseRealTime();
 #endif
 
+#if __has_include(<boost/fiber/all.hpp>) && defined(FLASH_BENCH_HAS_FIBER)
+}  // namespace: the header includes Boost.Fiber, so it goes at namespace scope
+#include "skynet_fiber.hpp"
+namespace {
+#endif
+
 // --- memory of idle stackless tasks, each awaiting a timer ---------------------------------
 
 flash::awaitable<void> idle_on_timer(asio::steady_timer& timer) {

@@ -3,7 +3,8 @@
 # packages. Safe to run again: apt-get skips what is already installed.
 set -eu
 packages="cmake g++ clang-14 libclang-rt-14-dev ninja-build ccache git ca-certificates
-  libboost1.81-dev libboost-context1.81-dev libcli11-dev libfmt-dev catch2 libbenchmark-dev libtbb-dev libssl-dev
+  libboost1.81-dev libboost-context1.81-dev libboost-fiber1.81-dev libcli11-dev libfmt-dev catch2
+  libbenchmark-dev libtbb-dev libssl-dev
   coreutils openssl bsdutils zsh fish groff-base man-db python3 curl time"
 missing=""
 for p in $packages; do
