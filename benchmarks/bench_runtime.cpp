@@ -57,6 +57,24 @@ void stackless_flash_task_group(benchmark::State& state) {
 }
 BENCHMARK(stackless_flash_task_group);
 
+flash::task<void> nothing_task() { co_return; }
+
+// The lean task type: a flash::task child is its frame and nothing else.
+void stackless_flash_task(benchmark::State& state) {
+  asio::io_context io(1);
+  for (auto _ : state) {
+    auto body = [](flash::task_group& group) -> flash::awaitable<void> {
+      for (int i = 0; i < 1000; ++i) group.spawn(nothing_task());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.restart();
+    io.run();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(stackless_flash_task);
+
 // --- spawn and complete a green thread ------------------------------------------------------
 
 void green_asio_spawn(benchmark::State& state) {
@@ -293,6 +311,30 @@ void idle_flash_task_group_memory(benchmark::State& state) {
 }
 BENCHMARK(idle_flash_task_group_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+flash::task<void> idle_task_on_timer(asio::steady_timer& timer) {
+  auto [error] = co_await timer.async_wait(asio::as_tuple(flash::use_task));
+  benchmark::DoNotOptimize(error);
+}
+
+void idle_flash_task_memory(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context io(1);
+    asio::steady_timer timer(io, std::chrono::hours(1));
+    const auto before = heap_in_use();
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      for (int i = 0; i < idle_tasks; ++i) group.spawn(idle_task_on_timer(timer));
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.poll();  // every child is now suspended on the timer
+    const auto after = heap_in_use();
+    state.counters["bytes_per_task"] = static_cast<double>(after - before) / idle_tasks;
+    timer.cancel();
+    io.run();
+  }
+}
+BENCHMARK(idle_flash_task_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 // --- cancelling 10,000 suspended tasks ------------------------------------------------------
 
 // Spawns 10,000 `sleeper`s in a task group, lets them all suspend, then times cancelling the
@@ -341,6 +383,24 @@ void cancel_suspended_tasks_no_throw(benchmark::State& state) {
   });
 }
 BENCHMARK(cancel_suspended_tasks_no_throw)->Unit(benchmark::kMillisecond);
+
+// flash::task children: the group's cancellation reaches their timers directly.
+void cancel_suspended_flash_tasks(benchmark::State& state) {
+  cancel_suspended(state, []() -> flash::task<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    co_await timer.async_wait(flash::use_task);
+  });
+}
+BENCHMARK(cancel_suspended_flash_tasks)->Unit(benchmark::kMillisecond);
+
+void cancel_suspended_flash_tasks_no_throw(benchmark::State& state) {
+  cancel_suspended(state, []() -> flash::task<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    auto [error] = co_await timer.async_wait(asio::as_tuple(flash::use_task));
+    benchmark::DoNotOptimize(error);
+  });
+}
+BENCHMARK(cancel_suspended_flash_tasks_no_throw)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -25,6 +25,7 @@
 #include <flash/exec/runtime.hpp>
 #include <flash/exec/sleep.hpp>
 #include <flash/exec/stack_pool.hpp>
+#include <flash/exec/task.hpp>
 #include <flash/exec/thread_pool.hpp>
 
 #include <flash/dispatch/handler_shape.hpp>

@@ -13,6 +13,7 @@
 
 #include <flash/exec/awaitable.hpp>
 #include <flash/exec/model.hpp>
+#include <flash/exec/task.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/detail/complete.hpp>
 #include <flash/runtime/offload.hpp>
@@ -88,12 +89,16 @@ inline constexpr bool is_awaitable = false;
 template <class T, class E>
 inline constexpr bool is_awaitable<boost::asio::awaitable<T, E>> = true;
 
+class task_group_state;
+
 // One spawned child, from its spawn to its completion. The group links the live ones so that a
 // single callback on the group's token reaches them all (a spawn registers nothing with the
 // token), and recycles them: records come in blocks, and a reused record's signal reuses the
-// memory Asio allocated in it for the previous child's cancellation handler.
-struct child_record {
-  boost::asio::cancellation_signal signal;  // bound to the child's co_spawn
+// memory Asio allocated in it for the previous child's cancellation handler. A flash::task
+// child runs with the record as the root of its chain.
+struct child_record : task_root {
+  task_group_state* group = nullptr;
+  boost::asio::cancellation_signal signal;  // bound to the child's co_spawn, or its task's slot
   std::exception_ptr error;                 // how the child ended, classified where it was caught
   bool cancelled = false;
   bool started = false;
@@ -141,6 +146,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     child.next = nullptr;
     child.error = nullptr;
     child.cancelled = child.started = child.signalled = child.linked = false;
+    child.cancel_requested.store(false, std::memory_order_relaxed);
     child.running = true;
     ++child.generation;
     ++running_;
@@ -245,6 +251,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     blocks_.push_back(std::make_unique<child_record[]>(count));
     block_size_ = count;
     for (std::size_t i = count; i-- > 0;) {
+      blocks_.back()[i].group = this;
       blocks_.back()[i].next = free_;
       free_ = &blocks_.back()[i];
     }
@@ -265,6 +272,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
         child->signalled = true;
         link(*child, signalled_);
       }
+      child->cancel_requested.store(true, std::memory_order_release);
       child->signal.emit(boost::asio::cancellation_type::terminal);
     }
   }
@@ -303,6 +311,31 @@ class task_group {
   template <class T>
   void spawn(awaitable<T> child) {
     start(state_->executor(), std::move(child));
+  }
+
+  /// Spawns a flash::task child on the group's executor: no frame but its own, so the cheapest
+  /// child there is. Like any child, it starts at once when spawned on that executor's thread,
+  /// and runs until it first suspends.
+  template <class T>
+  void spawn(task<T> child) {
+    detail::task_group_state* state = state_.get();
+    if (state->limiter()) return spawn(as_awaitable(std::move(child)));  // waits for a place
+    if (state->token().is_cancelled()) return;
+    task_observer* observer = state->observer();
+    if (observer) observer->task_spawned();
+    detail::child_record& record = state->child_started();
+    const std::uint64_t generation = record.generation;
+    if (observer) {
+      record.spawned_at = std::chrono::steady_clock::now();
+      observer->task_started();
+    }
+    record.started = true;
+    record.executor = &state->executor();
+    record.slot = record.signal.slot();
+    record.finish = &task_finished;
+    boost::asio::dispatch(state->executor(), detail::task_starter(std::move(child), record));
+    if (state->child_spawned(record, generation))
+      boost::asio::dispatch(state->executor(), [state = state_] { state->cancel_children(); });
   }
 
   /// Spawns a child on `model`: for thread_pool and blocking, `function()` (or
@@ -384,6 +417,18 @@ class task_group {
     // co_await checks for a cancellation that no longer has anything to stop), which would cost
     // a throw and a rethrow per cancelled child.
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+  }
+
+  static void task_finished(detail::task_root& root, std::exception_ptr error) noexcept {
+    auto& record = static_cast<detail::child_record&>(root);
+    detail::task_group_state& state = *record.group;
+    record.cancelled = is_cancellation(error);
+    record.error = std::move(error);
+    if (task_observer* observer = state.observer())
+      observer->task_finished(std::chrono::steady_clock::now() - record.spawned_at, record.cancelled, true);
+    auto keep_alive = state.shared_from_this();  // the group's owner may go once the last child ends
+    state.child_finished(record);
+    state.release(record);
   }
 
   template <class T>

@@ -1,0 +1,557 @@
+#pragma once
+// A lean stackless coroutine, for code that runs many small tasks at once:
+//
+//   flash::task<std::size_t> fetch(tcp::socket& socket, std::span<char> buffer) {
+//     co_return co_await socket.async_read_some(asio::buffer(buffer), flash::use_task);
+//   }
+//   group.spawn(fetch(socket, buffer));                          // in a task group
+//   auto n = co_await flash::as_awaitable(fetch(socket, buffer)); // from a flash::awaitable
+//
+// A flash::awaitable (Asio's awaitable) runs on a thread object of its own, which co_spawn
+// allocates beside the frame. A task is its frame and nothing else: awaiting one is a
+// symmetric transfer, spawning one in a task group adds no frame and no shared state, and
+// frames come from a per-thread cache. Inside a task, co_await another task, an Asio operation
+// given flash::use_task as its completion token (as_tuple(flash::use_task) reports errors as
+// values instead of throwing), or a flash::awaitable (run through co_spawn, at its cost).
+//
+// A task starts when it is awaited or spawned, and runs on the executor of whoever did that.
+// Cancellation reaches the Asio operation the task is suspended in, as with flash::awaitable.
+
+#include <flash/exec/awaitable.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace flash {
+
+template <class T = void>
+class task;
+
+/// The completion token that makes an Asio operation awaitable in a flash::task:
+/// `co_await timer.async_wait(flash::use_task);`
+struct use_task_t {
+  constexpr use_task_t() noexcept = default;
+};
+inline constexpr use_task_t use_task;
+
+namespace detail {
+
+struct task_spawner;
+
+// Coroutine frames come from small per-thread free lists, one per 16-byte size class. A task
+// that ends gives its frame to the thread it ended on; the lists keep a few frames of each size
+// and give the rest back to the heap, so a burst of tasks does not stay allocated.
+class frame_cache {
+ public:
+  static void* allocate(std::size_t size) {
+    const std::size_t index = class_of(size);
+    if (index >= classes) return ::operator new(size);
+    lists& cache = local();
+    if (block* free = cache.heads[index]) {
+      cache.heads[index] = free->next;
+      --cache.counts[index];
+      return free;
+    }
+    return ::operator new(class_size(index));
+  }
+
+  static void deallocate(void* memory, std::size_t size) noexcept {
+    const std::size_t index = class_of(size);
+    if (index >= classes) return ::operator delete(memory);
+    lists& cache = local();
+    if (cache.counts[index] == kept_per_class) return ::operator delete(memory);
+    cache.heads[index] = ::new (memory) block{cache.heads[index]};
+    ++cache.counts[index];
+  }
+
+ private:
+  static constexpr std::size_t granule = 16;
+  static constexpr std::size_t classes = 64;  // frames up to 1 KiB
+  static constexpr unsigned kept_per_class = 128;
+
+  struct block {
+    block* next;
+  };
+  struct lists {
+    block* heads[classes] = {};
+    unsigned counts[classes] = {};
+    ~lists() {
+      for (block* head : heads)
+        while (head) ::operator delete(std::exchange(head, head->next));
+    }
+  };
+
+  static std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule - 1; }
+  static std::size_t class_size(std::size_t index) noexcept { return (index + 1) * granule; }
+  static lists& local() noexcept {
+    thread_local lists cache;
+    return cache;
+  }
+};
+
+// What a spawned task and the tasks it awaits share: where they run, the cancellation their
+// Asio operations listen to, and whom to tell when the outermost one ends.
+struct task_root {
+  std::coroutine_handle<> frame;  // the outermost task's
+  const boost::asio::any_io_executor* executor = nullptr;
+  boost::asio::cancellation_slot slot;
+  std::atomic<bool> cancel_requested{false};
+  // Called once the outermost frame is gone, with how it ended.
+  void (*finish)(task_root&, std::exception_ptr) noexcept = nullptr;
+
+  /// Ends a chain whose resumption was dropped unrun (its executor shut down): destroys the
+  /// frames and reports a cancellation.
+  void abandon() noexcept {
+    std::exchange(frame, nullptr).destroy();
+    finish(*this, std::make_exception_ptr(
+                      boost::system::system_error(boost::asio::error::operation_aborted)));
+  }
+};
+
+class task_promise_base {
+ public:
+  static void* operator new(std::size_t size) { return frame_cache::allocate(size); }
+  static void operator delete(void* memory, std::size_t size) noexcept {
+    frame_cache::deallocate(memory, size);
+  }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+
+  struct final_awaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> frame) const noexcept {
+      task_promise_base& promise = frame.promise();
+      if (promise.continuation_) return promise.continuation_;
+      task_root& root = *promise.root_;
+      std::exception_ptr error = std::move(promise.error_);
+      root.frame = nullptr;
+      frame.destroy();
+      root.finish(root, std::move(error));
+      return std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+  };
+  final_awaiter final_suspend() const noexcept { return {}; }
+
+  void unhandled_exception() noexcept { error_ = std::current_exception(); }
+
+  task_root& root() const noexcept { return *root_; }
+
+  /// `co_await boost::asio::this_coro::executor`: the executor the task runs on.
+  auto await_transform(boost::asio::this_coro::executor_t) const noexcept {
+    struct executor_awaiter {
+      const boost::asio::any_io_executor& executor;
+      bool await_ready() const noexcept { return true; }
+      void await_suspend(std::coroutine_handle<>) const noexcept {}
+      boost::asio::any_io_executor await_resume() const noexcept { return executor; }
+    };
+    return executor_awaiter{*root_->executor};
+  }
+
+  /// Runs a flash::awaitable through co_spawn on the task's executor.
+  template <class T, class Executor>
+  auto await_transform(boost::asio::awaitable<T, Executor> work) {
+    return boost::asio::co_spawn(*root_->executor, std::move(work), use_task);
+  }
+  template <class Awaiter>
+  Awaiter&& await_transform(Awaiter&& awaiter) const noexcept {
+    return std::forward<Awaiter>(awaiter);
+  }
+
+ protected:
+  void rethrow_if_failed() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  template <class T>
+  friend class flash::task;
+  friend struct task_spawner;
+
+  std::coroutine_handle<> continuation_;  // the task awaiting this one; none for the outermost
+  task_root* root_ = nullptr;
+  std::exception_ptr error_;
+};
+
+template <class T>
+class task_promise final : public task_promise_base {
+ public:
+  task<T> get_return_object() noexcept;
+  template <class U = T>
+  void return_value(U&& value) {
+    value_.emplace(std::forward<U>(value));
+  }
+  T result() {
+    rethrow_if_failed();
+    return std::move(*value_);
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class task_promise<void> final : public task_promise_base {
+ public:
+  task<void> get_return_object() noexcept;
+  void return_void() const noexcept {}
+  void result() const { rethrow_if_failed(); }
+};
+
+template <class Promise>
+concept task_promise_type = std::is_base_of_v<task_promise_base, Promise>;
+
+}  // namespace detail
+
+/// A lazily started coroutine returning T; see the top of this header.
+template <class T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using value_type = T;
+
+  task(task&& other) noexcept : frame_(std::exchange(other.frame_, nullptr)) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      if (frame_) frame_.destroy();
+      frame_ = std::exchange(other.frame_, nullptr);
+    }
+    return *this;
+  }
+  ~task() {
+    if (frame_) frame_.destroy();
+  }
+
+  class awaiter {
+   public:
+    explicit awaiter(std::coroutine_handle<promise_type> child) noexcept : child_(child) {}
+    bool await_ready() const noexcept { return false; }
+    template <detail::task_promise_type Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) const noexcept {
+      child_.promise().continuation_ = parent;
+      child_.promise().root_ = &parent.promise().root();
+      return child_;
+    }
+    T await_resume() const { return child_.promise().result(); }
+
+   private:
+    std::coroutine_handle<promise_type> child_;
+  };
+  /// Only a flash::task can await a task; from a flash::awaitable, use flash::as_awaitable.
+  awaiter operator co_await() && noexcept { return awaiter(frame_); }
+
+ private:
+  friend promise_type;
+  friend struct detail::task_spawner;
+  explicit task(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+
+  std::coroutine_handle<promise_type> frame_;
+};
+
+namespace detail {
+
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>(std::coroutine_handle<task_promise<T>>::from_promise(*this));
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>(std::coroutine_handle<task_promise<void>>::from_promise(*this));
+}
+
+// Starts a task as the outermost of a chain, on the root's executor.
+struct task_spawner {
+  template <class T>
+  static std::coroutine_handle<> adopt(task<T> work, task_root& root) noexcept {
+    auto frame = std::exchange(work.frame_, nullptr);
+    frame.promise().root_ = &root;
+    root.frame = frame;
+    return frame;
+  }
+  template <class T>
+  static void start(task<T> work, task_root& root) {
+    adopt(std::move(work), root).resume();
+  }
+};
+
+// A handler that starts a task when run, and ends its chain when destroyed unrun.
+class task_starter {
+ public:
+  template <class T>
+  task_starter(task<T> work, task_root& root) noexcept
+      : root_(&root) { task_spawner::adopt(std::move(work), root); }
+  task_starter(task_starter&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
+  task_starter& operator=(task_starter&&) = delete;
+  ~task_starter() {
+    if (root_) root_->abandon();
+  }
+  void operator()() { std::exchange(root_, nullptr)->frame.resume(); }
+
+ private:
+  task_root* root_;
+};
+
+// --- Asio operations awaited with use_task ----------------------------------------------------
+
+template <class T>
+inline constexpr bool is_error_code = std::is_same_v<std::decay_t<T>, boost::system::error_code>;
+
+// What an operation completing with Args... gives the task, as use_awaitable does: an error
+// code or exception_ptr first is thrown when set and dropped otherwise; then nothing, the one
+// value, or a tuple of them.
+template <class... Args>
+struct operation_result {
+  using type = std::tuple<Args...>;
+  static type take(std::tuple<Args...>&& args) { return std::move(args); }
+};
+template <>
+struct operation_result<> {
+  using type = void;
+  static void take(std::tuple<>&&) {}
+};
+template <class T>
+inline constexpr bool is_failure = is_error_code<T> || std::is_same_v<std::decay_t<T>, std::exception_ptr>;
+
+template <class Arg>
+  requires(!is_failure<Arg>)
+struct operation_result<Arg> {
+  using type = Arg;
+  static Arg take(std::tuple<Arg>&& args) { return std::move(std::get<0>(args)); }
+};
+template <class First, class... Rest>
+  requires is_failure<First>
+struct operation_result<First, Rest...> {
+  using type = typename operation_result<Rest...>::type;
+  static type take(std::tuple<First, Rest...>&& args) {
+    if (const auto& failure = std::get<0>(args)) {
+      if constexpr (is_error_code<First>)
+        throw boost::system::system_error(failure);
+      else
+        std::rethrow_exception(failure);
+    }
+    return operation_result<Rest...>::take(
+        std::apply([](auto&&, auto&&... rest) { return std::tuple<Rest...>(std::move(rest)...); },
+                   std::move(args)));
+  }
+};
+
+// The result an operation would have given had it been cancelled before it began: known when
+// it reports errors with an error code first (also inside as_tuple's tuple).
+template <class... Args>
+struct aborted_result {
+  static constexpr bool known = false;
+};
+template <class First, class... Rest>
+  requires(is_error_code<First> && (std::is_default_constructible_v<Rest> && ...))
+struct aborted_result<First, Rest...> {
+  static constexpr bool known = true;
+  static std::tuple<First, Rest...> make() { return {boost::asio::error::operation_aborted, Rest()...}; }
+};
+template <class... Inner>
+  requires(aborted_result<Inner...>::known)
+struct aborted_result<std::tuple<Inner...>> {
+  static constexpr bool known = true;
+  static std::tuple<std::tuple<Inner...>> make() { return {aborted_result<Inner...>::make()}; }
+};
+
+template <class Signature, class Initiation, class... InitArgs>
+class operation_awaiter;
+
+template <class... Args, class Initiation, class... InitArgs>
+class operation_awaiter<void(Args...), Initiation, InitArgs...> {
+  using values = std::tuple<std::decay_t<Args>...>;
+  using result = operation_result<std::decay_t<Args>...>;
+
+ public:
+  template <class I, class... A>
+  explicit operation_awaiter(I&& initiation, A&&... args)
+      : initiation_(std::forward<I>(initiation)), arguments_(std::forward<A>(args)...) {}
+
+  bool await_ready() const noexcept { return false; }
+
+  template <task_promise_type Promise>
+  bool await_suspend(std::coroutine_handle<Promise> frame) {
+    task_root& root = frame.promise().root();
+    // A cancellation that came while the task was not suspended reaches no operation: start
+    // none, and report what a cancelled one would have.
+    if constexpr (aborted_result<std::decay_t<Args>...>::known) {
+      if (root.cancel_requested.load(std::memory_order_acquire)) {
+        values_.emplace(aborted_result<std::decay_t<Args>...>::make());
+        return false;
+      }
+    }
+    std::apply(
+        [&](auto&... arguments) {
+          std::move(initiation_)(completion(this, frame, root), std::move(arguments)...);
+        },
+        arguments_);
+    return true;
+  }
+
+  typename result::type await_resume() { return result::take(std::move(*values_)); }
+
+ private:
+  // The handler the operation completes: it stores the values and resumes the task, on the
+  // task's executor, and gives the operation the task's cancellation slot. Destroyed without
+  // being called, it ends the task's chain.
+  class completion {
+   public:
+    completion(operation_awaiter* awaiter, std::coroutine_handle<> frame, task_root& root) noexcept
+        : awaiter_(awaiter), frame_(frame), root_(&root) {}
+    completion(completion&& other) noexcept
+        : awaiter_(other.awaiter_), frame_(other.frame_), root_(std::exchange(other.root_, nullptr)) {}
+    completion& operator=(completion&&) = delete;
+    ~completion() {
+      if (root_) root_->abandon();
+    }
+
+    using executor_type = boost::asio::any_io_executor;
+    executor_type get_executor() const noexcept { return *root_->executor; }
+    using cancellation_slot_type = boost::asio::cancellation_slot;
+    cancellation_slot_type get_cancellation_slot() const noexcept { return root_->slot; }
+
+    template <class... Values>
+    void operator()(Values&&... results) {
+      awaiter_->values_.emplace(std::forward<Values>(results)...);
+      root_ = nullptr;
+      frame_.resume();
+    }
+
+   private:
+    operation_awaiter* awaiter_;
+    std::coroutine_handle<> frame_;
+    task_root* root_;
+  };
+
+  Initiation initiation_;
+  std::tuple<InitArgs...> arguments_;
+  std::optional<values> values_;
+};
+
+// --- a task awaited from a flash::awaitable ---------------------------------------------------
+
+template <class T>
+using task_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+task<void> store_result(task<T> work, std::optional<task_value_t<T>>& value) {
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(work);
+    value.emplace();
+  } else {
+    value.emplace(co_await std::move(work));
+  }
+}
+
+// Runs a task as the outermost of its chain and completes `handler` with how it ended.
+template <class T, class Handler>
+class task_runner final : task_root {
+ public:
+  task_runner(Handler handler, boost::asio::any_io_executor executor)
+      : handler_(std::move(handler)), executor_(std::move(executor)) {
+    task_root::executor = &executor_;
+    slot = signal_.slot();
+    finish = &finished;
+  }
+
+  void start(task<T> work) {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected())
+      slot.assign([this](boost::asio::cancellation_type type) {
+        cancel_requested.store(true, std::memory_order_release);
+        signal_.emit(type);
+      });
+    task_spawner::start(store_result(std::move(work), value_), *this);
+  }
+
+ private:
+  static void finished(task_root& root, std::exception_ptr error) noexcept {
+    auto* self = static_cast<task_runner*>(&root);
+    auto slot = boost::asio::get_associated_cancellation_slot(self->handler_);
+    if (slot.is_connected()) slot.clear();
+    Handler handler = std::move(self->handler_);
+    boost::asio::any_io_executor executor = std::move(self->executor_);
+    std::optional<task_value_t<T>> value = std::move(self->value_);
+    delete self;
+    // Never inline: the task may have ended inside the initiation.
+    boost::asio::post(executor, [handler = std::move(handler), error = std::move(error),
+                                 value = std::move(value)]() mutable {
+      if constexpr (std::is_void_v<T>)
+        std::move(handler)(error);
+      else
+        std::move(handler)(error, value ? std::move(*value) : T());
+    });
+  }
+
+  Handler handler_;
+  boost::asio::any_io_executor executor_;
+  boost::asio::cancellation_signal signal_;
+  std::optional<task_value_t<T>> value_;
+};
+
+template <class T>
+struct task_completion {
+  using type = void(std::exception_ptr, T);
+};
+template <>
+struct task_completion<void> {
+  using type = void(std::exception_ptr);
+};
+template <class T>
+using task_completion_t = typename task_completion<T>::type;
+
+}  // namespace detail
+
+/// Runs `work` from Asio code, on the handler's executor: `co_await flash::as_awaitable(t)`, or
+/// `flash::async_run(std::move(t), token)` with any completion token. Cancelling the awaiting
+/// operation cancels the task.
+template <class T, class CompletionToken>
+auto async_run(task<T> work, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, detail::task_completion_t<T>>(
+      [](auto handler, task<T> work) {
+        using handler_type = decltype(handler);
+        auto executor = boost::asio::get_associated_executor(handler);
+        auto* runner = new detail::task_runner<T, handler_type>(std::move(handler), std::move(executor));
+        runner->start(std::move(work));
+      },
+      token, std::move(work));
+}
+
+template <class T>
+awaitable<T> as_awaitable(task<T> work) {
+  return async_run(std::move(work), boost::asio::use_awaitable);
+}
+
+}  // namespace flash
+
+namespace boost::asio {
+
+template <class... Args>
+class async_result<flash::use_task_t, void(Args...)> {
+ public:
+  template <class Initiation, class... InitArgs>
+  static auto initiate(Initiation&& initiation, flash::use_task_t, InitArgs&&... args) {
+    return flash::detail::operation_awaiter<void(Args...), std::decay_t<Initiation>, std::decay_t<InitArgs>...>(
+        std::forward<Initiation>(initiation), std::forward<InitArgs>(args)...);
+  }
+};
+
+}  // namespace boost::asio
