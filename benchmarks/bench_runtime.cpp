@@ -335,6 +335,30 @@ void idle_flash_task_memory(benchmark::State& state) {
 }
 BENCHMARK(idle_flash_task_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// Each child asleep on its own deadline, with no Asio operation: its frame is all it holds.
+void idle_flash_task_sleep_memory(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context io(1);
+    flash::task_group* group_seen = nullptr;
+    const auto before = heap_in_use();
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      group_seen = &group;
+      for (int i = 0; i < idle_tasks; ++i)
+        group.spawn([]() -> flash::task<void> {
+          benchmark::DoNotOptimize(co_await flash::sleep_for(std::chrono::hours(1), flash::use_task, flash::no_throw));
+        }());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
+    io.poll();  // every child is now asleep
+    const auto after = heap_in_use();
+    state.counters["bytes_per_task"] = static_cast<double>(after - before) / idle_tasks;
+    group_seen->cancel();
+    io.run();
+  }
+}
+BENCHMARK(idle_flash_task_sleep_memory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 // --- cancelling 10,000 suspended tasks ------------------------------------------------------
 
 // Spawns 10,000 `sleeper`s in a task group, lets them all suspend, then times cancelling the
@@ -384,20 +408,16 @@ void cancel_suspended_tasks_no_throw(benchmark::State& state) {
 }
 BENCHMARK(cancel_suspended_tasks_no_throw)->Unit(benchmark::kMillisecond);
 
-// flash::task children: the group's cancellation reaches their timers directly.
+// flash::task children asleep in flash::sleep_for(d, use_task): the group's cancellation takes
+// each out of the sleep heap and resumes it.
 void cancel_suspended_flash_tasks(benchmark::State& state) {
-  cancel_suspended(state, []() -> flash::task<void> {
-    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
-    co_await timer.async_wait(flash::use_task);
-  });
+  cancel_suspended(state, []() -> flash::task<void> { co_await flash::sleep_for(std::chrono::hours(1), flash::use_task); });
 }
 BENCHMARK(cancel_suspended_flash_tasks)->Unit(benchmark::kMillisecond);
 
 void cancel_suspended_flash_tasks_no_throw(benchmark::State& state) {
   cancel_suspended(state, []() -> flash::task<void> {
-    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
-    auto [error] = co_await timer.async_wait(asio::as_tuple(flash::use_task));
-    benchmark::DoNotOptimize(error);
+    benchmark::DoNotOptimize(co_await flash::sleep_for(std::chrono::hours(1), flash::use_task, flash::no_throw));
   });
 }
 BENCHMARK(cancel_suspended_flash_tasks_no_throw)->Unit(benchmark::kMillisecond);

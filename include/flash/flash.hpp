@@ -26,6 +26,7 @@
 #include <flash/exec/sleep.hpp>
 #include <flash/exec/stack_pool.hpp>
 #include <flash/exec/task.hpp>
+#include <flash/exec/task_sleep.hpp>
 #include <flash/exec/thread_pool.hpp>
 
 #include <flash/dispatch/handler_shape.hpp>

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -248,4 +249,78 @@ TEST_CASE("tasks left suspended when their io_context is destroyed are destroyed
     CHECK(alive == 6);
   }
   CHECK(alive == 0);  // and, under AddressSanitizer, no frame leaked
+}
+
+TEST_CASE("tasks sleeping with use_task wake in deadline order, after their time", "[task][sleep]") {
+  std::vector<int> woken;
+  auto sleeper = [&](int ms) -> flash::task<void> {
+    const auto start = std::chrono::steady_clock::now();
+    co_await flash::sleep_for(std::chrono::milliseconds(ms), flash::use_task);
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(ms));
+    woken.push_back(ms);
+  };
+  auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+    for (int ms : {30, 5, 20, 10, 0, 25, 15}) group.spawn(sleeper(ms));
+    co_return;
+  };
+  run_async(flash::with_task_group(body));
+  CHECK(woken == std::vector<int>{0, 5, 10, 15, 20, 25, 30});
+}
+
+TEST_CASE("cancelling a task group wakes its sleeping task children", "[task][sleep]") {
+  std::atomic<int> thrown{0};
+  std::atomic<int> returned_false{0};
+  auto throwing = [&]() -> flash::task<void> {
+    try {
+      co_await flash::sleep_for(1h, flash::use_task);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) ++thrown;
+      throw;
+    }
+  };
+  auto quiet = [&]() -> flash::task<void> {
+    if (!co_await flash::sleep_for(1h, flash::use_task, flash::no_throw)) ++returned_false;
+    // Once cancelled, a further sleep ends at once.
+    if (!co_await flash::sleep_for(1h, flash::use_task, flash::no_throw)) ++returned_false;
+  };
+  auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+    for (int i = 0; i < 500; ++i) {
+      group.spawn(throwing());
+      group.spawn(quiet());
+    }
+    co_await flash::sleep_for(1ms);
+    group.cancel();
+  };
+  CHECK_THROWS_AS(run_async(flash::with_task_group(body)), boost::system::system_error);
+  CHECK(thrown == 500);
+  CHECK(returned_false == 1000);
+}
+
+TEST_CASE("cancelling the awaitable that awaits a sleeping task wakes it", "[task][sleep]") {
+  bool woken_by_cancellation = false;
+  auto body = [&]() -> flash::awaitable<std::size_t> {
+    auto slept = [&]() -> flash::task<bool> {
+      woken_by_cancellation = !co_await flash::sleep_for(1h, flash::use_task, flash::no_throw);
+      co_return !woken_by_cancellation;
+    };
+    auto winner = co_await flash::when_any(flash::as_awaitable(slept()), flash::sleep_for(5ms, flash::no_throw));
+    co_return winner.index();
+  };
+  CHECK(run_async(body()) == 1);
+  CHECK(woken_by_cancellation);
+}
+
+TEST_CASE("tasks sleeping when their io_context is destroyed are destroyed with it", "[task][sleep]") {
+  std::atomic<int> alive{0};
+  {
+    asio::io_context io;
+    auto sleeper = [&]() -> flash::task<void> {
+      alive_counter counter(alive);
+      co_await flash::sleep_for(1h, flash::use_task);
+    };
+    for (int i = 0; i < 3; ++i) flash::async_run(sleeper(), asio::bind_executor(io, asio::detached));
+    io.poll();
+    CHECK(alive == 3);
+  }
+  CHECK(alive == 0);
 }

@@ -1,7 +1,9 @@
 #pragma once
-// Suspending the current coroutine for a while: `co_await flash::sleep_for(100ms);`
+// Suspending the current coroutine for a while: `co_await flash::sleep_for(100ms);` (in a
+// flash::task, `co_await flash::sleep_for(100ms, flash::use_task);`).
 
 #include <flash/exec/awaitable.hpp>
+#include <flash/exec/task_sleep.hpp>  // the flash::task forms, and no_throw
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,12 +13,6 @@
 #include <chrono>
 
 namespace flash {
-
-/// Asks an operation to report cancellation as its result instead of throwing.
-struct no_throw_t {
-  explicit no_throw_t() = default;
-};
-inline constexpr no_throw_t no_throw{};
 
 /// Waits `duration` without blocking the thread; a cancellation (Ctrl-C) ends the wait early
 /// by throwing boost::system::system_error with operation_aborted.

@@ -107,15 +107,26 @@ class frame_cache {
   }
 };
 
-// What a spawned task and the tasks it awaits share: where they run, the cancellation their
-// Asio operations listen to, and whom to tell when the outermost one ends.
+// What a spawned task and the tasks it awaits share: where they run, the cancellation they
+// listen to, and whom to tell when the outermost one ends.
 struct task_root {
   std::coroutine_handle<> frame;  // the outermost task's
   const boost::asio::any_io_executor* executor = nullptr;
-  boost::asio::cancellation_slot slot;
-  std::atomic<bool> cancel_requested{false};
+  boost::asio::cancellation_signal signal;  // the Asio operations the chain awaits bind to it
+  // A Flash wait that needs no Asio operation (flash::sleep_for with use_task) listens here
+  // instead of on the signal: registering costs no allocation.
+  void (*cancel_hook)(void*) noexcept = nullptr;
+  void* cancel_hook_target = nullptr;
   // Called once the outermost frame is gone, with how it ended.
   void (*finish)(task_root&, std::exception_ptr) noexcept = nullptr;
+  std::atomic<bool> cancel_requested{false};  // last: a derived record's flags pack after it
+
+  /// On the chain's executor, as Asio's cancellation is.
+  void request_cancel(boost::asio::cancellation_type type) {
+    cancel_requested.store(true, std::memory_order_release);
+    if (auto hook = std::exchange(cancel_hook, nullptr)) hook(cancel_hook_target);
+    signal.emit(type);
+  }
 
   /// Ends a chain whose resumption was dropped unrun (its executor shut down): destroys the
   /// frames and reports a cancellation.
@@ -292,21 +303,24 @@ struct task_spawner {
   }
 };
 
-// A handler that starts a task when run, and ends its chain when destroyed unrun.
-class task_starter {
+// A handler that resumes a frame of a chain when run, and ends the chain when destroyed unrun.
+class task_resumption {
  public:
-  template <class T>
-  task_starter(task<T> work, task_root& root) noexcept
-      : root_(&root) { task_spawner::adopt(std::move(work), root); }
-  task_starter(task_starter&& other) noexcept : root_(std::exchange(other.root_, nullptr)) {}
-  task_starter& operator=(task_starter&&) = delete;
-  ~task_starter() {
+  task_resumption(task_root& root, std::coroutine_handle<> frame) noexcept : root_(&root), frame_(frame) {}
+  task_resumption(task_resumption&& other) noexcept
+      : root_(std::exchange(other.root_, nullptr)), frame_(other.frame_) {}
+  task_resumption& operator=(task_resumption&&) = delete;
+  ~task_resumption() {
     if (root_) root_->abandon();
   }
-  void operator()() { std::exchange(root_, nullptr)->frame.resume(); }
+  void operator()() {
+    root_ = nullptr;
+    frame_.resume();
+  }
 
  private:
   task_root* root_;
+  std::coroutine_handle<> frame_;
 };
 
 // --- Asio operations awaited with use_task ----------------------------------------------------
@@ -426,7 +440,7 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
     using executor_type = boost::asio::any_io_executor;
     executor_type get_executor() const noexcept { return *root_->executor; }
     using cancellation_slot_type = boost::asio::cancellation_slot;
-    cancellation_slot_type get_cancellation_slot() const noexcept { return root_->slot; }
+    cancellation_slot_type get_cancellation_slot() const noexcept { return root_->signal.slot(); }
 
     template <class... Values>
     void operator()(Values&&... results) {
@@ -468,17 +482,13 @@ class task_runner final : task_root {
   task_runner(Handler handler, boost::asio::any_io_executor executor)
       : handler_(std::move(handler)), executor_(std::move(executor)) {
     task_root::executor = &executor_;
-    slot = signal_.slot();
     finish = &finished;
   }
 
   void start(task<T> work) {
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
-      slot.assign([this](boost::asio::cancellation_type type) {
-        cancel_requested.store(true, std::memory_order_release);
-        signal_.emit(type);
-      });
+      slot.assign([this](boost::asio::cancellation_type type) { request_cancel(type); });
     task_spawner::start(store_result(std::move(work), value_), *this);
   }
 
@@ -503,7 +513,6 @@ class task_runner final : task_root {
 
   Handler handler_;
   boost::asio::any_io_executor executor_;
-  boost::asio::cancellation_signal signal_;
   std::optional<task_value_t<T>> value_;
 };
 

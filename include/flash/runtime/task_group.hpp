@@ -96,15 +96,14 @@ class task_group_state;
 // token), and recycles them: records come in blocks, and a reused record's signal reuses the
 // memory Asio allocated in it for the previous child's cancellation handler. A flash::task
 // child runs with the record as the root of its chain.
-struct child_record : task_root {
-  task_group_state* group = nullptr;
-  boost::asio::cancellation_signal signal;  // bound to the child's co_spawn, or its task's slot
-  std::exception_ptr error;                 // how the child ended, classified where it was caught
+struct child_record : task_root {  // task_root::signal is bound to an awaitable child's co_spawn
   bool cancelled = false;
   bool started = false;
   bool running = false;    // between spawn and completion (under the group's mutex)
   bool linked = false;     // on one of the group's lists of running children
   bool signalled = false;  // which of those lists: cancellation emitted or not
+  task_group_state* group = nullptr;
+  std::exception_ptr error;  // how the child ended, classified where it was caught
   std::uint64_t generation = 0;  // how many children this record has served
   std::chrono::steady_clock::time_point spawned_at;  // only with an observer
   child_record* prev = nullptr;                      // the group's lists of live children,
@@ -147,6 +146,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     child.error = nullptr;
     child.cancelled = child.started = child.signalled = child.linked = false;
     child.cancel_requested.store(false, std::memory_order_relaxed);
+    child.cancel_hook = nullptr;
     child.running = true;
     ++child.generation;
     ++running_;
@@ -272,8 +272,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
         child->signalled = true;
         link(*child, signalled_);
       }
-      child->cancel_requested.store(true, std::memory_order_release);
-      child->signal.emit(boost::asio::cancellation_type::terminal);
+      child->request_cancel(boost::asio::cancellation_type::terminal);
     }
   }
 
@@ -331,9 +330,9 @@ class task_group {
     }
     record.started = true;
     record.executor = &state->executor();
-    record.slot = record.signal.slot();
     record.finish = &task_finished;
-    boost::asio::dispatch(state->executor(), detail::task_starter(std::move(child), record));
+    detail::task_spawner::adopt(std::move(child), record);
+    boost::asio::dispatch(state->executor(), detail::task_resumption(record, record.frame));
     if (state->child_spawned(record, generation))
       boost::asio::dispatch(state->executor(), [state = state_] { state->cancel_children(); });
   }
