@@ -417,6 +417,10 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
           std::move(initiation_)(completion(this, frame, root), std::move(arguments)...);
         },
         arguments_);
+    // A request that came before the operation installed its handler (one with no error code
+    // to report it, above) reaches it now.
+    if (root.cancel_requested.load(std::memory_order_acquire))
+      root.signal.emit(boost::asio::cancellation_type::terminal);
     return true;
   }
 
@@ -445,7 +449,8 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
     template <class... Values>
     void operator()(Values&&... results) {
       awaiter_->values_.emplace(std::forward<Values>(results)...);
-      root_ = nullptr;
+      // The operation is over: its cancellation handler must not outlive it in the signal.
+      std::exchange(root_, nullptr)->signal.slot().clear();
       frame_.resume();
     }
 

@@ -103,6 +103,7 @@ struct child_record : task_root {  // task_root::signal is bound to an awaitable
   bool linked = false;     // on one of the group's lists of running children
   bool signalled = false;  // which of those lists: cancellation emitted or not
   task_group_state* group = nullptr;
+  std::shared_ptr<task_group_state> owner;  // a task child's: the group outlives the child
   std::exception_ptr error;  // how the child ended, classified where it was caught
   std::uint64_t generation = 0;  // how many children this record has served
   std::chrono::steady_clock::time_point spawned_at;  // only with an observer
@@ -147,6 +148,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     child.cancelled = child.started = child.signalled = child.linked = false;
     child.cancel_requested.store(false, std::memory_order_relaxed);
     child.cancel_hook = nullptr;
+    child.signal.slot().clear();  // nothing of the previous child's may be cancelled
     child.running = true;
     ++child.generation;
     ++running_;
@@ -329,6 +331,7 @@ class task_group {
       observer->task_started();
     }
     record.started = true;
+    record.owner = state_;
     record.executor = &state->executor();
     record.finish = &task_finished;
     detail::task_spawner::adopt(std::move(child), record);
@@ -425,7 +428,7 @@ class task_group {
     record.error = std::move(error);
     if (task_observer* observer = state.observer())
       observer->task_finished(std::chrono::steady_clock::now() - record.spawned_at, record.cancelled, true);
-    auto keep_alive = state.shared_from_this();  // the group's owner may go once the last child ends
+    auto keep_alive = std::move(record.owner);  // the group's owner may go once the last child ends
     state.child_finished(record);
     state.release(record);
   }
