@@ -8,6 +8,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -107,6 +111,52 @@ TEST_CASE("a task awaits Asio operations with use_task", "[task]") {
     co_return std::tuple(waited, error == asio::error::operation_aborted ? 1 : 0);
   };
   CHECK(run_async(flash::as_awaitable(body())) == std::tuple(true, 1));
+}
+
+TEST_CASE("an operation that completes inside its initiation resumes the task once", "[task]") {
+  // asio::dispatch runs its handler at once on the executor's own thread.
+  auto body = []() -> flash::task<int> {
+    int steps = 0;
+    for (int i = 0; i < 1'000; ++i) {
+      co_await asio::dispatch(flash::use_task);
+      ++steps;
+    }
+    co_return steps;
+  };
+  CHECK(run_async(flash::as_awaitable(body())) == 1'000);
+}
+
+TEST_CASE("tasks run by async_run on a thread pool resume wherever their operations complete", "[task]") {
+  asio::thread_pool pool(2);
+  std::atomic<long> sum{0};
+  std::atomic<int> finished{0};
+  auto hop = [&](int n) -> flash::task<int> {
+    for (int i = 0; i < 50; ++i) co_await asio::post(flash::use_task);
+    co_return n;
+  };
+  for (int n = 1; n <= 200; ++n)
+    flash::async_run(pool, hop(n), [&](std::exception_ptr error, int value) {
+      if (!error) sum += value;
+      ++finished;
+    });
+  pool.join();
+  CHECK(finished == 200);
+  CHECK(sum == 200 * 201 / 2);
+}
+
+TEST_CASE("async_run completes on the executor it was given unless the token has its own", "[task]") {
+  asio::io_context io;
+  asio::io_context other;
+  bool on_io = false;
+  bool on_other = false;
+  flash::async_run(io, forty_two(), [&](std::exception_ptr, int) { on_io = io.get_executor().running_in_this_thread(); });
+  flash::async_run(io, forty_two(), asio::bind_executor(other, [&](std::exception_ptr, int) {
+                     on_other = other.get_executor().running_in_this_thread();
+                   }));
+  io.run();
+  other.run();
+  CHECK(on_io);
+  CHECK(on_other);
 }
 
 TEST_CASE("a task awaits a flash::awaitable", "[task]") {
@@ -217,7 +267,7 @@ TEST_CASE("cancelling the awaitable that awaits a task cancels the task", "[task
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer soon(executor, 1ms);
     bool ended = false;
-    flash::async_run(wait_long(cancelled), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr error) {
+    flash::async_run(executor, wait_long(cancelled), asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr error) {
                        ended = flash::is_cancellation(error);
                      }));
     co_await soon.async_wait(asio::use_awaitable);
@@ -239,7 +289,7 @@ TEST_CASE("tasks left suspended when their io_context is destroyed are destroyed
       alive_counter counter(alive);
       co_await wait_on(timer, 1);
     };
-    for (int i = 0; i < 3; ++i) flash::async_run(holder(), asio::bind_executor(io, asio::detached));
+    for (int i = 0; i < 3; ++i) flash::async_run(io, holder(), asio::detached);
     auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
       for (int i = 0; i < 3; ++i) group.spawn(holder());
       co_return;
@@ -318,7 +368,7 @@ TEST_CASE("tasks sleeping when their io_context is destroyed are destroyed with 
       alive_counter counter(alive);
       co_await flash::sleep_for(1h, flash::use_task);
     };
-    for (int i = 0; i < 3; ++i) flash::async_run(sleeper(), asio::bind_executor(io, asio::detached));
+    for (int i = 0; i < 3; ++i) flash::async_run(io, sleeper(), asio::detached);
     io.poll();
     CHECK(alive == 3);
   }

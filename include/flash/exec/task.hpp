@@ -23,7 +23,9 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/error_code.hpp>
@@ -297,10 +299,6 @@ struct task_spawner {
     root.frame = frame;
     return frame;
   }
-  template <class T>
-  static void start(task<T> work, task_root& root) {
-    adopt(std::move(work), root).resume();
-  }
 };
 
 // A handler that resumes a frame of a chain when run, and ends the chain when destroyed unrun.
@@ -398,6 +396,9 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
   template <class I, class... A>
   explicit operation_awaiter(I&& initiation, A&&... args)
       : initiation_(std::forward<I>(initiation)), arguments_(std::forward<A>(args)...) {}
+  // Moved only before it is awaited, as a value returned through the layers of async_result.
+  operation_awaiter(operation_awaiter&& other)
+      : initiation_(std::move(other.initiation_)), arguments_(std::move(other.arguments_)) {}
 
   bool await_ready() const noexcept { return false; }
 
@@ -419,17 +420,30 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
         arguments_);
     // A request that came before the operation installed its handler (one with no error code
     // to report it, above) reaches it now.
-    if (root.cancel_requested.load(std::memory_order_acquire))
+    if (root.cancel_requested.load(std::memory_order_acquire) &&
+        state_.load(std::memory_order_acquire) == initiating)
       root.signal.emit(boost::asio::cancellation_type::terminal);
+    // From here the operation may complete on another thread and the frame be gone: the
+    // exchange decides who resumes, and nothing of the frame is touched after it.
+    state expected = initiating;
+    if (state_.compare_exchange_strong(expected, suspended, std::memory_order_acq_rel)) return true;
+    if (expected == completed) {
+      root.signal.slot().clear();
+      return false;  // it completed inside its initiation: go on at once
+    }
+    root.abandon();  // it was dropped unrun inside its initiation
     return true;
   }
 
   typename result::type await_resume() { return result::take(std::move(*values_)); }
 
  private:
+  enum state : unsigned char { initiating, suspended, completed, dropped };
+
   // The handler the operation completes: it stores the values and resumes the task, on the
   // task's executor, and gives the operation the task's cancellation slot. Destroyed without
-  // being called, it ends the task's chain.
+  // being called, it ends the task's chain. Until await_suspend has returned, both leave the
+  // frame to it.
   class completion {
    public:
     completion(operation_awaiter* awaiter, std::coroutine_handle<> frame, task_root& root) noexcept
@@ -438,7 +452,8 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
         : awaiter_(other.awaiter_), frame_(other.frame_), root_(std::exchange(other.root_, nullptr)) {}
     completion& operator=(completion&&) = delete;
     ~completion() {
-      if (root_) root_->abandon();
+      if (root_ && awaiter_->state_.exchange(dropped, std::memory_order_acq_rel) == suspended)
+        root_->abandon();
     }
 
     using executor_type = boost::asio::any_io_executor;
@@ -449,8 +464,10 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
     template <class... Values>
     void operator()(Values&&... results) {
       awaiter_->values_.emplace(std::forward<Values>(results)...);
+      task_root* root = std::exchange(root_, nullptr);
+      if (awaiter_->state_.exchange(completed, std::memory_order_acq_rel) != suspended) return;
       // The operation is over: its cancellation handler must not outlive it in the signal.
-      std::exchange(root_, nullptr)->signal.slot().clear();
+      root->signal.slot().clear();
       frame_.resume();
     }
 
@@ -463,6 +480,7 @@ class operation_awaiter<void(Args...), Initiation, InitArgs...> {
   Initiation initiation_;
   std::tuple<InitArgs...> arguments_;
   std::optional<values> values_;
+  std::atomic<state> state_{initiating};
 };
 
 // --- a task awaited from a flash::awaitable ---------------------------------------------------
@@ -484,8 +502,11 @@ task<void> store_result(task<T> work, std::optional<task_value_t<T>>& value) {
 template <class T, class Handler>
 class task_runner final : task_root {
  public:
-  task_runner(Handler handler, boost::asio::any_io_executor executor)
-      : handler_(std::move(handler)), executor_(std::move(executor)) {
+  task_runner(Handler handler, boost::asio::any_io_executor executor,
+              boost::asio::any_io_executor handler_executor)
+      : handler_(std::move(handler)),
+        executor_(std::move(executor)),
+        handler_executor_(std::move(handler_executor)) {
     task_root::executor = &executor_;
     finish = &finished;
   }
@@ -494,7 +515,8 @@ class task_runner final : task_root {
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
       slot.assign([this](boost::asio::cancellation_type type) { request_cancel(type); });
-    task_spawner::start(store_result(std::move(work), value_), *this);
+    auto frame = task_spawner::adopt(store_result(std::move(work), value_), *this);
+    boost::asio::dispatch(executor_, task_resumption(*this, frame));
   }
 
  private:
@@ -503,7 +525,7 @@ class task_runner final : task_root {
     auto slot = boost::asio::get_associated_cancellation_slot(self->handler_);
     if (slot.is_connected()) slot.clear();
     Handler handler = std::move(self->handler_);
-    boost::asio::any_io_executor executor = std::move(self->executor_);
+    boost::asio::any_io_executor executor = std::move(self->handler_executor_);
     std::optional<task_value_t<T>> value = std::move(self->value_);
     delete self;
     // Never inline: the task may have ended inside the initiation.
@@ -517,7 +539,8 @@ class task_runner final : task_root {
   }
 
   Handler handler_;
-  boost::asio::any_io_executor executor_;
+  boost::asio::any_io_executor executor_;  // the task's
+  boost::asio::any_io_executor handler_executor_;
   std::optional<task_value_t<T>> value_;
 };
 
@@ -534,24 +557,34 @@ using task_completion_t = typename task_completion<T>::type;
 
 }  // namespace detail
 
-/// Runs `work` from Asio code, on the handler's executor: `co_await flash::as_awaitable(t)`, or
-/// `flash::async_run(std::move(t), token)` with any completion token. Cancelling the awaiting
-/// operation cancels the task.
-template <class T, class CompletionToken>
-auto async_run(task<T> work, CompletionToken&& token) {
+/// Runs `work` from Asio code, as `asio::co_spawn` runs an awaitable: on `executor` (or an
+/// execution context's executor), completing the token on its associated executor, which defaults
+/// to `executor`. Cancelling the operation (the token's cancellation slot) cancels the task.
+template <class Executor, class T, class CompletionToken>
+  requires boost::asio::execution::executor<Executor>
+auto async_run(const Executor& executor, task<T> work, CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, detail::task_completion_t<T>>(
-      [](auto handler, task<T> work) {
+      [](auto handler, const Executor& executor, task<T> work) {
         using handler_type = decltype(handler);
-        auto executor = boost::asio::get_associated_executor(handler);
-        auto* runner = new detail::task_runner<T, handler_type>(std::move(handler), std::move(executor));
+        auto handler_executor = boost::asio::get_associated_executor(handler, executor);
+        auto* runner = new detail::task_runner<T, handler_type>(std::move(handler), executor,
+                                                                std::move(handler_executor));
         runner->start(std::move(work));
       },
-      token, std::move(work));
+      token, executor, std::move(work));
 }
 
+template <class ExecutionContext, class T, class CompletionToken>
+  requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
+auto async_run(ExecutionContext& context, task<T> work, CompletionToken&& token) {
+  return async_run(context.get_executor(), std::move(work), std::forward<CompletionToken>(token));
+}
+
+/// `co_await flash::as_awaitable(std::move(t))` runs a task from an awaitable, on its executor.
 template <class T>
 awaitable<T> as_awaitable(task<T> work) {
-  return async_run(std::move(work), boost::asio::use_awaitable);
+  co_return co_await async_run(co_await boost::asio::this_coro::executor, std::move(work),
+                               boost::asio::use_awaitable);
 }
 
 }  // namespace flash
