@@ -369,8 +369,28 @@ TEST_CASE("tasks sleeping when their io_context is destroyed are destroyed with 
       co_await flash::sleep_for(1h, flash::use_task);
     };
     for (int i = 0; i < 3; ++i) flash::async_run(io, sleeper(), asio::detached);
+    auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+      for (int i = 0; i < 3; ++i) group.spawn(sleeper());
+      co_return;
+    };
+    asio::co_spawn(io, flash::with_task_group(body), asio::detached);
     io.poll();
-    CHECK(alive == 3);
+    CHECK(alive == 6);
   }
-  CHECK(alive == 0);
+  CHECK(alive == 0);  // and, under AddressSanitizer, neither a frame nor the group leaked
+}
+
+TEST_CASE("a task awaited by another sleeps for any duration type, and wakes in its own frame", "[task][sleep]") {
+  auto inner = [](std::chrono::duration<double> seconds) -> flash::task<int> {
+    const auto start = std::chrono::steady_clock::now();
+    co_await flash::sleep_for(seconds, flash::use_task);
+    CHECK(std::chrono::steady_clock::now() - start >= seconds);
+    co_return 7;
+  };
+  auto outer = [&]() -> flash::task<int> {
+    int sum = co_await inner(std::chrono::duration<double>(0.0025));
+    co_await flash::sleep_for(std::chrono::microseconds(500), flash::use_task);
+    co_return sum + co_await inner(std::chrono::duration<double>(0.001));
+  };
+  CHECK(run_async(flash::as_awaitable(outer())) == 14);
 }

@@ -32,8 +32,10 @@
 #include <boost/system/system_error.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>
@@ -115,18 +117,26 @@ struct task_root {
   std::coroutine_handle<> frame;  // the outermost task's
   const boost::asio::any_io_executor* executor = nullptr;
   boost::asio::cancellation_signal signal;  // the Asio operations the chain awaits bind to it
-  // A Flash wait that needs no Asio operation (flash::sleep_for with use_task) listens here
-  // instead of on the signal: registering costs no allocation.
-  void (*cancel_hook)(void*) noexcept = nullptr;
-  void* cancel_hook_target = nullptr;
   // Called once the outermost frame is gone, with how it ended.
   void (*finish)(task_root&, std::exception_ptr) noexcept = nullptr;
-  std::atomic<bool> cancel_requested{false};  // last: a derived record's flags pack after it
+
+  // A Flash wait that needs no Asio operation (flash::sleep_for with use_task) keeps its state
+  // here rather than in the awaiting frame: a chain waits for one thing at a time, and GCC
+  // keeps every awaiter in the frame for the frame's whole life. Cancelling the wait calls the
+  // hook instead of emitting the signal, so registering costs no allocation.
+  void (*cancel_hook)(task_root&) noexcept = nullptr;
+  std::coroutine_handle<> waiting_frame;             // the frame the wait resumes
+  std::chrono::steady_clock::time_point wait_deadline;
+  static constexpr std::uint32_t not_queued = UINT32_MAX;
+  std::uint32_t wait_index = not_queued;  // the waiter's place in its timer's queue
+  bool wait_cancelled = false;
+
+  std::atomic<bool> cancel_requested{false};  // last: a derived record's fields pack after it
 
   /// On the chain's executor, as Asio's cancellation is.
   void request_cancel(boost::asio::cancellation_type type) {
     cancel_requested.store(true, std::memory_order_release);
-    if (auto hook = std::exchange(cancel_hook, nullptr)) hook(cancel_hook_target);
+    if (auto hook = std::exchange(cancel_hook, nullptr)) hook(*this);
     signal.emit(type);
   }
 

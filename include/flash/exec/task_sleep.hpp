@@ -1,9 +1,10 @@
 #pragma once
 // Sleeping in a flash::task without an Asio operation: `co_await flash::sleep_for(1s, flash::use_task)`.
 //
-// Each sleeping task is a node in its own frame, kept in a heap by deadline; one Asio timer per
-// execution context waits for the earliest. A sleep allocates nothing, and cancelling one
-// registers nothing with Asio, so a million sleeping tasks cost their frames and little more.
+// Each sleeping chain's root (its task group record) holds the deadline and is kept in a heap by
+// it; one Asio timer per execution context waits for the earliest. A sleep allocates nothing
+// and adds a word to the frame, and cancelling one registers nothing with Asio, so a million
+// sleeping tasks cost their frames, their records and a pointer each.
 
 #include <flash/exec/task.hpp>
 
@@ -31,17 +32,6 @@ inline constexpr no_throw_t no_throw{};
 
 namespace detail {
 
-// A sleeping task, in its frame.
-struct task_sleeper {
-  static constexpr std::uint32_t not_queued = UINT32_MAX;
-
-  std::chrono::steady_clock::time_point deadline;
-  task_root* root = nullptr;
-  std::coroutine_handle<> frame;
-  std::uint32_t index = not_queued;  // in the heap
-  bool cancelled = false;
-};
-
 class task_timer_service final : public boost::asio::execution_context::service {
  public:
   using key_type = task_timer_service;
@@ -54,63 +44,63 @@ class task_timer_service final : public boost::asio::execution_context::service 
         boost::asio::query(executor, boost::asio::execution::context));
   }
 
-  void add(task_sleeper& sleeper) {
+  void add(task_root& sleeper) {
     std::lock_guard lock(mutex_);
-    sleeper.index = static_cast<std::uint32_t>(heap_.size());
+    sleeper.wait_index = static_cast<std::uint32_t>(heap_.size());
     heap_.push_back(&sleeper);
-    sift_up(sleeper.index);
-    if (sleeper.index == 0) arm(*sleeper.root->executor);
+    sift_up(sleeper.wait_index);
+    if (sleeper.wait_index == 0) arm(*sleeper.executor);
   }
 
   /// Takes `sleeper` out unless its deadline already took it; says whether it did.
-  bool remove(task_sleeper& sleeper) {
+  bool remove(task_root& sleeper) {
     std::lock_guard lock(mutex_);
-    if (sleeper.index == task_sleeper::not_queued) return false;
-    erase(sleeper.index);
+    if (sleeper.wait_index == task_root::not_queued) return false;
+    erase(sleeper.wait_index);
     if (heap_.empty()) timer_->cancel();  // an armed timer would keep its io_context running
     return true;
   }
 
  private:
   void shutdown() override {
-    std::vector<task_sleeper*> left;
+    std::vector<task_root*> left;
     {
       std::lock_guard lock(mutex_);
       left.swap(heap_);
       timer_.reset();
     }
-    for (task_sleeper* sleeper : left) {
-      sleeper->index = task_sleeper::not_queued;
-      sleeper->root->abandon();
+    for (task_root* sleeper : left) {
+      sleeper->wait_index = task_root::not_queued;
+      sleeper->abandon();
     }
   }
 
   // Under the lock: the timer now waits for the earliest deadline.
   void arm(const boost::asio::any_io_executor& executor) {
     if (!timer_) timer_.emplace(executor);
-    timer_->expires_at(heap_.front()->deadline);  // cancels the wait for the one before
+    timer_->expires_at(heap_.front()->wait_deadline);  // cancels the wait for the one before
     timer_->async_wait([this](boost::system::error_code error) {
       if (error != boost::asio::error::operation_aborted) wake_due();
     });
   }
 
   void wake_due() {
-    std::vector<task_sleeper*> due;
+    std::vector<task_root*> due;
     {
       std::lock_guard lock(mutex_);
       const auto now = std::chrono::steady_clock::now();
-      while (!heap_.empty() && heap_.front()->deadline <= now) {
+      while (!heap_.empty() && heap_.front()->wait_deadline <= now) {
         due.push_back(heap_.front());
         erase(0);
       }
-      if (!heap_.empty()) arm(*heap_.front()->root->executor);
+      if (!heap_.empty()) arm(*heap_.front()->executor);
     }
-    for (task_sleeper* sleeper : due)
-      boost::asio::dispatch(*sleeper->root->executor, task_resumption(*sleeper->root, sleeper->frame));
+    for (task_root* sleeper : due)
+      boost::asio::dispatch(*sleeper->executor, task_resumption(*sleeper, sleeper->waiting_frame));
   }
 
   void erase(std::uint32_t index) {
-    heap_[index]->index = task_sleeper::not_queued;
+    heap_[index]->wait_index = task_root::not_queued;
     const std::uint32_t last = static_cast<std::uint32_t>(heap_.size() - 1);
     if (index != last) {
       place(index, heap_[last]);
@@ -122,16 +112,16 @@ class task_timer_service final : public boost::asio::execution_context::service 
     }
   }
 
-  void place(std::uint32_t index, task_sleeper* sleeper) {
+  void place(std::uint32_t index, task_root* sleeper) {
     heap_[index] = sleeper;
-    sleeper->index = index;
+    sleeper->wait_index = index;
   }
 
   void sift_up(std::uint32_t index) {
-    task_sleeper* moving = heap_[index];
+    task_root* moving = heap_[index];
     while (index > 0) {
       const std::uint32_t parent = (index - 1) / 2;
-      if (heap_[parent]->deadline <= moving->deadline) break;
+      if (heap_[parent]->wait_deadline <= moving->wait_deadline) break;
       place(index, heap_[parent]);
       index = parent;
     }
@@ -139,13 +129,13 @@ class task_timer_service final : public boost::asio::execution_context::service 
   }
 
   void sift_down(std::uint32_t index) {
-    task_sleeper* moving = heap_[index];
+    task_root* moving = heap_[index];
     const std::size_t size = heap_.size();
     for (;;) {
       std::size_t child = 2 * std::size_t(index) + 1;
       if (child >= size) break;
-      if (child + 1 < size && heap_[child + 1]->deadline < heap_[child]->deadline) ++child;
-      if (moving->deadline <= heap_[child]->deadline) break;
+      if (child + 1 < size && heap_[child + 1]->wait_deadline < heap_[child]->wait_deadline) ++child;
+      if (moving->wait_deadline <= heap_[child]->wait_deadline) break;
       place(index, heap_[child]);
       index = static_cast<std::uint32_t>(child);
     }
@@ -153,67 +143,71 @@ class task_timer_service final : public boost::asio::execution_context::service 
   }
 
   std::mutex mutex_;
-  std::vector<task_sleeper*> heap_;
+  std::vector<task_root*> heap_;
   std::optional<boost::asio::steady_timer> timer_;
 };
 
 template <bool Throws>
 class sleep_awaiter {
  public:
-  explicit sleep_awaiter(std::chrono::steady_clock::duration duration) {
-    sleeper_.deadline = std::chrono::steady_clock::now() + duration;
-  }
+  explicit sleep_awaiter(std::chrono::steady_clock::duration duration)
+      : deadline_(std::chrono::steady_clock::now() + duration) {}
 
   bool await_ready() const noexcept { return false; }
 
   template <task_promise_type Promise>
   bool await_suspend(std::coroutine_handle<Promise> frame) {
     task_root& root = frame.promise().root();
-    sleeper_.root = &root;
-    sleeper_.frame = frame;
-    if (root.cancel_requested.load(std::memory_order_acquire)) {
-      sleeper_.cancelled = true;
-      return false;
-    }
+    root.wait_deadline = deadline_;
+    root_ = &root;  // from here the deadline lives in the root, and the awaiter is one word
+    root.waiting_frame = frame;
+    root.wait_cancelled = root.cancel_requested.load(std::memory_order_acquire);
+    if (root.wait_cancelled) return false;
     root.cancel_hook = &cancel;
-    root.cancel_hook_target = &sleeper_;
-    task_timer_service::of(*root.executor).add(sleeper_);
+    task_timer_service::of(*root.executor).add(root);
     return true;
   }
 
   auto await_resume() {
-    if (sleeper_.root && sleeper_.root->cancel_hook_target == &sleeper_) sleeper_.root->cancel_hook = nullptr;
+    task_root& root = *root_;
+    if (root.cancel_hook == &cancel) root.cancel_hook = nullptr;
     if constexpr (Throws) {
-      if (sleeper_.cancelled) throw boost::system::system_error(boost::asio::error::operation_aborted);
+      if (root.wait_cancelled) throw boost::system::system_error(boost::asio::error::operation_aborted);
     } else {
-      return !sleeper_.cancelled;
+      return !root.wait_cancelled;
     }
   }
 
  private:
   // On the task's executor, from task_root::request_cancel.
-  static void cancel(void* target) noexcept {
-    auto& sleeper = *static_cast<task_sleeper*>(target);
-    if (!task_timer_service::of(*sleeper.root->executor).remove(sleeper)) return;  // already due
-    sleeper.cancelled = true;
-    boost::asio::post(*sleeper.root->executor, task_resumption(*sleeper.root, sleeper.frame));
+  static void cancel(task_root& root) noexcept {
+    if (!task_timer_service::of(*root.executor).remove(root)) return;  // already due
+    root.wait_cancelled = true;
+    boost::asio::post(*root.executor, task_resumption(root, root.waiting_frame));
   }
 
-  task_sleeper sleeper_;
+  union {
+    std::chrono::steady_clock::time_point deadline_;  // until it suspends
+    task_root* root_;
+  };
 };
 
 }  // namespace detail
 
+// The duration is a template parameter so that a call like sleep_for(5s, use_task) converts
+// nothing at the call: GCC keeps each temporary of a co_await expression in the frame.
+
 /// In a flash::task: waits `duration` without an Asio operation; a cancellation ends the wait
 /// early by throwing boost::system::system_error with operation_aborted.
-inline detail::sleep_awaiter<true> sleep_for(std::chrono::steady_clock::duration duration, use_task_t) {
-  return detail::sleep_awaiter<true>(duration);
+template <class Rep, class Period>
+detail::sleep_awaiter<true> sleep_for(std::chrono::duration<Rep, Period> duration, use_task_t) {
+  return detail::sleep_awaiter<true>(std::chrono::ceil<std::chrono::steady_clock::duration>(duration));
 }
 
 /// The same, returning false when cancelled rather than throwing.
-inline detail::sleep_awaiter<false> sleep_for(std::chrono::steady_clock::duration duration, use_task_t,
-                                              no_throw_t) {
-  return detail::sleep_awaiter<false>(duration);
+template <class Rep, class Period>
+detail::sleep_awaiter<false> sleep_for(std::chrono::duration<Rep, Period> duration, use_task_t, no_throw_t) {
+  return detail::sleep_awaiter<false>(std::chrono::ceil<std::chrono::steady_clock::duration>(duration));
 }
 
 }  // namespace flash

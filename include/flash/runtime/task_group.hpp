@@ -102,10 +102,9 @@ struct child_record : task_root {  // task_root::signal is bound to an awaitable
   bool running = false;    // between spawn and completion (under the group's mutex)
   bool linked = false;     // on one of the group's lists of running children
   bool signalled = false;  // which of those lists: cancellation emitted or not
+  std::uint32_t generation = 0;  // how many children this record has served
   task_group_state* group = nullptr;
-  std::shared_ptr<task_group_state> owner;  // a task child's: the group outlives the child
   std::exception_ptr error;  // how the child ended, classified where it was caught
-  std::uint64_t generation = 0;  // how many children this record has served
   std::chrono::steady_clock::time_point spawned_at;  // only with an observer
   child_record* prev = nullptr;                      // the group's lists of live children,
   child_record* next = nullptr;                      // or of free records
@@ -137,9 +136,11 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
   task_observer* observer() const noexcept { return observer_; }
   bool cancelling() const noexcept { return cancelling_.load(std::memory_order_acquire); }
 
-  /// A fresh record for a child about to be spawned.
-  child_record& child_started() {
+  /// A fresh record for a child about to be spawned; a flash::task child's keeps the group alive
+  /// until release().
+  child_record& child_started(bool task_child = false) {
     std::lock_guard lock(mutex_);
+    if (task_child && tasks_running_++ == 0) self_while_tasks_run_ = shared_from_this();
     if (!free_) grow();
     child_record& child = *free_;
     free_ = child.next;
@@ -159,7 +160,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
   /// (it runs inline until it first suspends, and may end there). As with a registration made
   /// after the spawn, a child that cancels its group while running inline is not cancelled
   /// itself. Returns whether the group is being cancelled.
-  bool child_spawned(child_record& child, std::uint64_t generation) {
+  bool child_spawned(child_record& child, std::uint32_t generation) {
     std::lock_guard lock(mutex_);
     if (child.running && !child.linked && child.generation == generation) {
       link(child, children_);
@@ -169,8 +170,10 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
   }
 
   /// Gives back a record whose child has finished and whose completion handler is gone.
-  void release(child_record& child) noexcept {
+  void release(child_record& child, bool task_child = false) noexcept {
+    std::shared_ptr<task_group_state> last_reference;  // may destroy the group, after the unlock
     std::lock_guard lock(mutex_);
+    if (task_child && --tasks_running_ == 0) last_reference = std::move(self_while_tasks_run_);
     if (child.running) {  // the handler was destroyed unrun: the executor is shutting down
       if (child.linked) unlink(child);
       child.running = child.linked = false;
@@ -290,6 +293,10 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
 
   mutable std::mutex mutex_;
   std::size_t running_ = 0;
+  // An awaitable child's completion handler holds the group; a flash::task child has none, so
+  // while any runs, the group holds itself.
+  std::size_t tasks_running_ = 0;
+  std::shared_ptr<task_group_state> self_while_tasks_run_;
   child_record* children_ = nullptr;   // running, not yet signalled
   child_record* signalled_ = nullptr;  // running, cancellation emitted
   child_record* free_ = nullptr;
@@ -324,14 +331,13 @@ class task_group {
     if (state->token().is_cancelled()) return;
     task_observer* observer = state->observer();
     if (observer) observer->task_spawned();
-    detail::child_record& record = state->child_started();
-    const std::uint64_t generation = record.generation;
+    detail::child_record& record = state->child_started(/*task_child=*/true);
+    const std::uint32_t generation = record.generation;
     if (observer) {
       record.spawned_at = std::chrono::steady_clock::now();
       observer->task_started();
     }
     record.started = true;
-    record.owner = state_;
     record.executor = &state->executor();
     record.finish = &task_finished;
     detail::task_spawner::adopt(std::move(child), record);
@@ -428,9 +434,8 @@ class task_group {
     record.error = std::move(error);
     if (task_observer* observer = state.observer())
       observer->task_finished(std::chrono::steady_clock::now() - record.spawned_at, record.cancelled, true);
-    auto keep_alive = std::move(record.owner);  // the group's owner may go once the last child ends
     state.child_finished(record);
-    state.release(record);
+    state.release(record, /*task_child=*/true);
   }
 
   template <class T>
@@ -440,7 +445,7 @@ class task_group {
     task_observer* observer = state->observer();
     if (observer) observer->task_spawned();
     detail::child_record& record = state->child_started();
-    const std::uint64_t generation = record.generation;
+    const std::uint32_t generation = record.generation;
     if (observer) record.spawned_at = std::chrono::steady_clock::now();
     // Owns the record for the completion handler, and gives it back when the handler is
     // destroyed (after it ran, or unrun when the executor shuts down).
