@@ -150,8 +150,12 @@ class task_timer_service final : public boost::asio::execution_context::service 
 template <bool Throws>
 class sleep_awaiter {
  public:
-  explicit sleep_awaiter(std::chrono::steady_clock::duration duration)
-      : deadline_(std::chrono::steady_clock::now() + duration) {}
+  // Any duration type, so that a call like sleep_for(5s, use_task) converts nothing where it is
+  // awaited: GCC keeps each temporary of a co_await expression in the frame.
+  template <class Rep, class Period>
+  explicit sleep_awaiter(std::chrono::duration<Rep, Period> duration)
+      : deadline_(std::chrono::steady_clock::now() +
+                  std::chrono::ceil<std::chrono::steady_clock::duration>(duration)) {}
 
   bool await_ready() const noexcept { return false; }
 
@@ -194,20 +198,17 @@ class sleep_awaiter {
 
 }  // namespace detail
 
-// The duration is a template parameter so that a call like sleep_for(5s, use_task) converts
-// nothing at the call: GCC keeps each temporary of a co_await expression in the frame.
-
 /// In a flash::task: waits `duration` without an Asio operation; a cancellation ends the wait
 /// early by throwing boost::system::system_error with operation_aborted.
 template <class Rep, class Period>
 detail::sleep_awaiter<true> sleep_for(std::chrono::duration<Rep, Period> duration, use_task_t) {
-  return detail::sleep_awaiter<true>(std::chrono::ceil<std::chrono::steady_clock::duration>(duration));
+  return detail::sleep_awaiter<true>(duration);
 }
 
 /// The same, returning false when cancelled rather than throwing.
 template <class Rep, class Period>
 detail::sleep_awaiter<false> sleep_for(std::chrono::duration<Rep, Period> duration, use_task_t, no_throw_t) {
-  return detail::sleep_awaiter<false>(std::chrono::ceil<std::chrono::steady_clock::duration>(duration));
+  return detail::sleep_awaiter<false>(duration);
 }
 
 }  // namespace flash
