@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -187,6 +188,30 @@ TEST_CASE("thread pool: thread count default and configurable", "[pool]") {
   REQUIRE(eventually([&] { return arrived.load() == 3; }));
   REQUIRE(join_within(pool));
   CHECK(threads.size() == 3);
+}
+
+TEST_CASE("thread pool: workers start as work needs them", "[pool]") {
+  auto threads_in_process = [] {
+    std::size_t count = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++count;
+    return count;
+  };
+  const std::size_t before = threads_in_process();
+  flash::thread_pool pool(8);
+  CHECK(threads_in_process() == before + 1);
+
+  // Four functions that wait for each other need four workers.
+  std::atomic<int> arrived{0};
+  for (int i = 0; i < 4; ++i) {
+    asio::post(pool, [&] {
+      ++arrived;
+      eventually([&] { return arrived.load() == 4; });
+    });
+  }
+  REQUIRE(eventually([&] { return arrived.load() == 4; }));
+  CHECK(threads_in_process() >= before + 4);
+  CHECK(threads_in_process() <= before + 8);
+  REQUIRE(join_within(pool));
 }
 
 TEST_CASE("thread pool: dispatch runs inline on a pool thread", "[pool]") {

@@ -6,6 +6,8 @@
 // thread's queue; work from any other thread goes to a shared injection queue. A worker looks in
 // its own queue (newest first), then in the injection queue, then steals the oldest item of
 // another worker's queue. After a short bounded spin an idle worker sleeps until work arrives.
+// One worker starts with the pool and the others when work arrives that no idle worker is
+// there to take, so a program that sizes its pool for bursts does not pay for idle threads.
 //
 // The hot path touches no shared cache line: a worker's queue is a lock-free Chase-Lev deque,
 // a submitter wakes a sleeper only when one is registered (a fence and a load otherwise), the
@@ -521,22 +523,19 @@ class thread_pool : public boost::asio::execution_context {
     std::uint64_t tasks_failed = 0;     ///< functions that threw (the exception is dropped)
   };
 
-  /// Starts `threads` workers; 0 means one per hardware thread.
+  /// A pool of up to `threads` workers (0: one per hardware thread). The first starts now (its
+  /// failure to start is thrown); the others start as work comes that the running ones are too
+  /// busy to take.
   explicit thread_pool(std::size_t threads = 0)
       : size_(threads != 0 ? threads
                            : std::max<std::size_t>(1, std::thread::hardware_concurrency())),
         workers_(std::make_unique<worker[]>(size_)) {
-    try {
-      for (std::size_t i = 0; i < size_; ++i) {
-        workers_[i].pool = this;
-        workers_[i].random = static_cast<std::uint32_t>(i) * 2654435761u + 1;
-        workers_[i].thread = std::thread([this, i] { run_worker(workers_[i]); });
-      }
-    } catch (...) {
-      stop();
-      join();
-      throw;
+    for (std::size_t i = 0; i < size_; ++i) {
+      workers_[i].pool = this;
+      workers_[i].random = static_cast<std::uint32_t>(i) * 2654435761u + 1;
     }
+    workers_[0].thread = std::thread([this] { run_worker(workers_[0]); });
+    started_.store(1, std::memory_order_relaxed);
   }
 
   /// Stops the workers (the functions they are running finish), destroys the queued work without
@@ -574,7 +573,13 @@ class thread_pool : public boost::asio::execution_context {
       stopped_.store(true);
     }
     wake_.notify_all();
-    for (std::size_t i = 0; i < size_; ++i) {
+    std::size_t started = 0;
+    {
+      // No worker starts after this (start_worker() checks stopped_ under the same mutex).
+      std::lock_guard lock(start_mutex_);
+      started = started_.load(std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < started; ++i) {
       if (workers_[i].thread.joinable()) workers_[i].thread.join();
     }
     joined_ = true;
@@ -679,7 +684,22 @@ class thread_pool : public boost::asio::execution_context {
     }
     // Pairs with sleep(): either the sleeper sees this task in a queue, or we see it registered.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) > notified_.load(std::memory_order_relaxed)) wake_one();
+    if (sleepers_.load(std::memory_order_relaxed) > notified_.load(std::memory_order_relaxed))
+      wake_one();
+    else if (started_.load(std::memory_order_relaxed) < size_)
+      start_worker();
+  }
+
+  // A worker that fails to start is not an error: the running ones take the work.
+  void start_worker() noexcept {
+    std::lock_guard lock(start_mutex_);
+    const std::size_t i = started_.load(std::memory_order_relaxed);
+    if (i == size_ || stopped_.load()) return;
+    try {
+      workers_[i].thread = std::thread([this, i] { run_worker(workers_[i]); });
+      started_.store(i + 1, std::memory_order_relaxed);
+    } catch (...) {
+    }
   }
 
   void wake_one() {
@@ -801,6 +821,7 @@ class thread_pool : public boost::asio::execution_context {
   const std::size_t size_;
   std::unique_ptr<worker[]> workers_;
   std::atomic<bool> stopped_{false};
+  std::atomic<std::size_t> started_{0};  // workers_[0, started_) have a thread; under start_mutex_
 
   alignas(detail::cache_line_size) detail::locked_queue injected_;  // work from other threads
 
@@ -817,6 +838,7 @@ class thread_pool : public boost::asio::execution_context {
 
   std::mutex join_mutex_;
   bool joined_ = false;
+  std::mutex start_mutex_;
 };
 
 }  // namespace flash
