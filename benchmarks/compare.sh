@@ -116,6 +116,11 @@ mkdata() {  # mkdata FILE MIB: random bytes
   head -c "$(($2 * 1024 * 1024))" /dev/urandom > "$1"
 }
 
+# Before anything is timed, the data just written (or removed) is settled on disk: otherwise the
+# kernel writes it back during the runs, on a core the tool measured may need (flash-hash uses
+# both here, sha256sum one).
+settle() { sync; sleep 1; }
+
 # --- flash-hash vs sha256sum ---------------------------------------------------------------------
 
 log "== hashing $HASH_FILES files of $HASH_MIB MiB"
@@ -125,6 +130,7 @@ while [ "$i" -lt "$HASH_FILES" ]; do
   mkdata "$data/hash/f$i" "$HASH_MIB"
   i=$((i + 1))
 done
+settle
 files=$(ls "$data"/hash/f* | sort)
 # shellcheck disable=SC2086
 if [ "$($bin/flash-hash $files | sha256sum)" != "$(sha256sum $files | sha256sum)" ]; then
@@ -145,18 +151,21 @@ r=$(ratio "$t_sha" "$t_fh")
 row "flash-hash vs sha256sum, $HASH_FILES x $HASH_MIB MiB" "${t_sha} s ($(gbs "$rate_sha"))" "${t_fh} s ($(gbs "$rate_fh"))" "${r}x faster" "~8x (90% of the limit)" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
 row "flash-hash vs the openssl-speed limit ($cores x $(gbs "$per_core"))" "$(gbs "$limit")" "$(gbs "$rate_fh")" "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { printf "%.0f%% of the limit", 100 * a / l }')" ">= 90%" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
 rm -rf "$data/hash"
+settle
 
 # --- flash-cp vs cp ------------------------------------------------------------------------------
 
 log "== copying one file of $CP_MIB MiB"
 mkdir "$data/cp"
 mkdata "$data/cp/big" "$CP_MIB"
+settle
 t_cp=$(timed "rm -f '$data/cp/copy'" cp "$data/cp/big" "$data/cp/copy")
 t_fcp=$(timed "rm -f '$data/cp/copy'" "$bin/flash-cp" "$data/cp/big" "$data/cp/copy")
 cmp -s "$data/cp/big" "$data/cp/copy" || { log "flash-cp: the copy differs"; exit 1; }
 r=$(ratio "$t_cp" "$t_fcp")
-row "flash-cp vs cp, one $CP_MIB MiB file" "$t_cp s" "$t_fcp s" "${r}x" ">= 1x (no slower)" "$(verdict "$r" ">=" 0.95)"
+row "flash-cp vs cp, one $CP_MIB MiB file" "$t_cp s" "$t_fcp s" "${r}x" ">= 1x (no slower; 0.95x passes: the spread of runs)" "$(verdict "$r" ">=" 0.95)"
 rm -rf "$data/cp"
+settle
 
 log "== copying a tree of $CP_FILES files"
 mkdir -p "$data/tree/src"
@@ -171,6 +180,7 @@ for i in range(count):
     with open(os.path.join(d, "f%05d" % i), "wb") as f:
         f.write(block[i % 64:] + block[:i % 64])
 EOF
+settle
 # Each run's copy is moved aside rather than deleted: removing 10,000 files just before a run
 # (on a file system mounted with discard, as here) stalled the next run by seconds.
 mkdir -p "$data/tree/old"
@@ -181,6 +191,7 @@ diff -r "$data/tree/src" "$data/tree/dst" > /dev/null || { log "flash-cp -r: the
 r=$(ratio "$t_cpr" "$t_fcpr")
 row "flash-cp -r vs cp -r, $CP_FILES files of $CP_FILE_BYTES B" "$t_cpr s" "$t_fcpr s" "${r}x" ">= 1.5x" "$(verdict "$r" ">=" 1.5)"
 rm -rf "$data/tree"
+settle
 
 # --- flash-wc vs wc ------------------------------------------------------------------------------
 
@@ -201,6 +212,7 @@ with open(sys.argv[1], "wb") as f:
         written += len(chunk)
     f.write(chunk[: target - written])
 EOF
+settle
 if [ "$("$bin/flash-wc" "$data/text" | awk '{ print $1, $2, $3 }')" != "$(wc "$data/text" | awk '{ print $1, $2, $3 }')" ]; then
   log "flash-wc and wc disagree"; exit 1
 fi
