@@ -63,11 +63,14 @@ log "building in $BUILD_DIR (Release)"
 cmake -S "$root" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASH_BUILD_TESTS=OFF \
   -DFLASH_BUILD_EXAMPLES=ON -DFLASH_BUILD_BENCHMARKS=ON > "$data/cmake.log" 2>&1 ||
   { cat "$data/cmake.log" >&2; exit 1; }
-ninja -C "$BUILD_DIR" -j "${JOBS:-$cores}" hello baseline_hello flash-hash flash-cp flash-wc flash-get > "$data/build.log" 2>&1 ||
+ninja -C "$BUILD_DIR" -j "${JOBS:-$cores}" hello hello_separate baseline_hello flash-hash flash-cp flash-wc flash-get > "$data/build.log" 2>&1 ||
   { tail -50 "$data/build.log" >&2; exit 1; }
 bin=$BUILD_DIR/examples
 hello=$bin/hello
 baseline_hello=$BUILD_DIR/benchmarks/baseline_hello
+# hello built with FLASH_SEPARATE_COMPILATION against Flash compiled once into libflash_shared.so
+hello_separate=$BUILD_DIR/benchmarks/hello_separate
+flash_shared=$BUILD_DIR/benchmarks/libflash_shared.so
 
 # --- measuring ----------------------------------------------------------------------------------
 
@@ -120,6 +123,7 @@ mkdata() {  # mkdata FILE MIB: random bytes
 # kernel writes it back during the runs, on a core the tool measured may need (flash-hash uses
 # both here, sha256sum one).
 settle() { sync; sleep 1; }
+remove_stage() { rm -rf "$@"; settle; }  # remove_stage DIR...: a stage's data, settled
 
 # --- flash-hash vs sha256sum ---------------------------------------------------------------------
 
@@ -150,8 +154,7 @@ gbs() { awk -v r="$1" 'BEGIN { printf "%.2f GB/s", r / 1e9 }'; }
 r=$(ratio "$t_sha" "$t_fh")
 row "flash-hash vs sha256sum, $HASH_FILES x $HASH_MIB MiB" "${t_sha} s ($(gbs "$rate_sha"))" "${t_fh} s ($(gbs "$rate_fh"))" "${r}x faster" "~8x (90% of the limit)" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
 row "flash-hash vs the openssl-speed limit ($cores x $(gbs "$per_core"))" "$(gbs "$limit")" "$(gbs "$rate_fh")" "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { printf "%.0f%% of the limit", 100 * a / l }')" ">= 90%" "$(verdict "$(awk -v a="$rate_fh" -v l="$limit" 'BEGIN { print a / l }')" ">=" 0.9)"
-rm -rf "$data/hash"
-settle
+remove_stage "$data/hash"
 
 # --- flash-cp vs cp ------------------------------------------------------------------------------
 
@@ -164,8 +167,7 @@ t_fcp=$(timed "rm -f '$data/cp/copy'" "$bin/flash-cp" "$data/cp/big" "$data/cp/c
 cmp -s "$data/cp/big" "$data/cp/copy" || { log "flash-cp: the copy differs"; exit 1; }
 r=$(ratio "$t_cp" "$t_fcp")
 row "flash-cp vs cp, one $CP_MIB MiB file" "$t_cp s" "$t_fcp s" "${r}x" ">= 1x (no slower; 0.95x passes: the spread of runs)" "$(verdict "$r" ">=" 0.95)"
-rm -rf "$data/cp"
-settle
+remove_stage "$data/cp"
 
 log "== copying a tree of $CP_FILES files"
 mkdir -p "$data/tree/src"
@@ -190,8 +192,7 @@ t_fcpr=$(timed "$move_aside" "$bin/flash-cp" -r "$data/tree/src" "$data/tree/dst
 diff -r "$data/tree/src" "$data/tree/dst" > /dev/null || { log "flash-cp -r: the copy differs"; exit 1; }
 r=$(ratio "$t_cpr" "$t_fcpr")
 row "flash-cp -r vs cp -r, $CP_FILES files of $CP_FILE_BYTES B" "$t_cpr s" "$t_fcpr s" "${r}x" ">= 1.5x" "$(verdict "$r" ">=" 1.5)"
-rm -rf "$data/tree"
-settle
+remove_stage "$data/tree"
 
 # --- flash-wc vs wc ------------------------------------------------------------------------------
 
@@ -284,6 +285,9 @@ t_h=$(timed "" help_loop "$hello")
 per_call() { awk -v t="$1" -v n="$HELLO_CALLS" 'BEGIN { printf "%.2f ms", 1000 * t / n }'; }
 r=$(ratio "$t_h" "$t_bh")
 row "hello --help vs the same program in CLI11+Asio (wall, a call)" "$(per_call "$t_bh")" "$(per_call "$t_h")" "${r}x the time" "<= 1.1x" "$(verdict "$r" "<=" 1.1)"
+t_hs=$(timed "" help_loop "$hello_separate")
+r=$(ratio "$t_hs" "$t_bh")
+row "hello --help, linked to libflash_shared.so (wall, a call)" "$(per_call "$t_bh")" "$(per_call "$t_hs")" "${r}x the time" "<= 1.1x" "$(verdict "$r" "<=" 1.1)"
 # Instructions, when perf can count them (not in most VMs); else CPU time (task-clock).
 perf_count() {  # perf_count EVENT PROGRAM
   perf stat -x, -e "$1" -r "$HELLO_CALLS" "$2" --help 2>&1 > /dev/null | awk -F, -v e="$1" '$3 ~ e { print $1 }'
@@ -312,8 +316,13 @@ compile_command() {  # compile_command OBJECT_TARGET_PATH
   ninja -C "$BUILD_DIR" -t commands "$1" | tail -1 | sed -e 's|^[^ ]*ccache ||' -e "s| -o [^ ]*| -o $data/out.o|" \
     -e 's| -MD -MT [^ ]* -MF [^ ]*||'
 }
-hello_object=$(ninja -C "$BUILD_DIR" -t query examples/hello | awk '/input:/ { f = 1; next } f && /\.o$/ { print $1; exit }')
-baseline_object=$(ninja -C "$BUILD_DIR" -t query benchmarks/baseline_hello | awk '/input:/ { f = 1; next } f && /\.o$/ { print $1; exit }')
+object_of() {  # object_of TARGET_FILE: the object file ninja links into it
+  ninja -C "$BUILD_DIR" -t query "$1" | awk '/input:/ { f = 1; next } f && /\.o$/ { print $1; exit }'
+}
+hello_object=$(object_of examples/hello)
+baseline_object=$(object_of benchmarks/baseline_hello)
+separate_object=$(object_of benchmarks/hello_separate)
+library_object=$(object_of benchmarks/libflash_shared.so)
 c_h=$(compile_command "$hello_object")
 c_bh=$(compile_command "$baseline_object")
 compile_time() {  # compile_time COMMAND: median of COMPILE_RUNS
@@ -336,6 +345,11 @@ c_h_pch=$(printf '%s\n' "$c_h" | sed -e "s| -c | -I$data/pch -include flash/flas
 ct_h_pch=$(compile_time "$c_h_pch")
 r=$(ratio "$ct_h_pch" "$ct_bh")
 row "compile hello.cpp with the precompiled <flash/flash.hpp> (built once in $ct_pch_build s)" "$ct_bh s" "$ct_h_pch s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+# Separate compilation: Flash's non-template code compiled once, into the library.
+ct_library=$( (cd "$BUILD_DIR" && seconds sh -c "$(compile_command "$library_object")") || echo n/a)
+ct_hs=$(compile_time "$(compile_command "$separate_object")")
+r=$(ratio "$ct_hs" "$ct_bh")
+row "compile hello.cpp with FLASH_SEPARATE_COMPILATION (the library built once in $ct_library s)" "$ct_bh s" "$ct_hs s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
 s_bh=$(stat -c %s "$baseline_hello")
 s_h=$(stat -c %s "$hello")
 strip -o "$data/hello.stripped" "$hello"
@@ -344,6 +358,11 @@ ss_bh=$(stat -c %s "$data/baseline.stripped")
 ss_h=$(stat -c %s "$data/hello.stripped")
 r=$(ratio "$ss_h" "$ss_bh")
 row "binary size of hello vs baseline_hello (stripped; unstripped)" "$ss_bh B ($s_bh B)" "$ss_h B ($s_h B)" "${r}x ($(ratio "$s_h" "$s_bh")x)" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+strip -o "$data/hello_separate.stripped" "$hello_separate"
+strip -o "$data/flash_shared.stripped" "$flash_shared"
+ss_hs=$(stat -c %s "$data/hello_separate.stripped")
+r=$(ratio "$ss_hs" "$ss_bh")
+row "binary size of hello linked to libflash_shared.so (stripped; the library $(stat -c %s "$data/flash_shared.stripped") B)" "$ss_bh B" "$ss_hs B" "${r}x" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
 
 # --- the table ------------------------------------------------------------------------------------
 

@@ -15,4 +15,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/FlashConfigVersion.cmake
 install(FILES
   ${PROJECT_BINARY_DIR}/FlashConfig.cmake
   ${PROJECT_BINARY_DIR}/FlashConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/FlashLibrary.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Flash)

@@ -37,6 +37,8 @@
 #include <flash/cli/context.hpp>
 #include <flash/cli/exit_code.hpp>
 #include <flash/cli/handler_concepts.hpp>
+#include <flash/cli/prompt.hpp>
+#include <flash/cli/terminal.hpp>
 #include <flash/cli/validators.hpp>
 
 #include <flash/ui/progress.hpp>

@@ -50,8 +50,6 @@ struct completion {
   }
 };
 
-using hint_lookup = std::function<value_hint(const CLI::Option*)>;
-
 inline bool takes_value(const CLI::Option* option) { return option->get_type_size_max() > 0; }
 
 /// The option `name` ("--jobs", "-j") as `at` would parse it: its own, or one of the commands

@@ -5,6 +5,7 @@
 #include <CLI/Error.hpp>  // Validators.hpp uses it without including it
 #include <CLI/Validators.hpp>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,11 @@ struct value_hint {
   value_kind kind = value_kind::unspecified;
   std::vector<std::string> choices{};  ///< for value_kind::choice
 };
+
+namespace detail {
+/// What completion offers for each declared option.
+using hint_lookup = std::function<value_hint(const CLI::Option*)>;
+}  // namespace detail
 
 /// A CLI11 validator, plus what it tells completion about the values it accepts. Any
 /// CLI::Validator converts to one.

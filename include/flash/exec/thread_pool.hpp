@@ -579,9 +579,7 @@ class thread_pool : public boost::asio::execution_context {
       std::lock_guard lock(start_mutex_);
       started = started_.load(std::memory_order_relaxed);
     }
-    for (std::size_t i = 0; i < started; ++i) {
-      if (workers_[i].thread.joinable()) workers_[i].thread.join();
-    }
+    for (std::size_t i = 0; i < started; ++i) workers_[i].thread.join();
     joined_ = true;
     drain();
   }
@@ -821,7 +819,7 @@ class thread_pool : public boost::asio::execution_context {
   const std::size_t size_;
   std::unique_ptr<worker[]> workers_;
   std::atomic<bool> stopped_{false};
-  std::atomic<std::size_t> started_{0};  // workers_[0, started_) have a thread; under start_mutex_
+  std::atomic<std::size_t> started_{0};  // workers_[0, started_) have a thread; written under start_mutex_
 
   alignas(detail::cache_line_size) detail::locked_queue injected_;  // work from other threads
 

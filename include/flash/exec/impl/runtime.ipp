@@ -1,0 +1,162 @@
+#pragma once
+// The definitions of runtime.hpp: included by it when Flash is header-only, else by <flash/src.hpp>.
+
+#include <flash/exec/runtime.hpp>
+
+namespace flash {
+
+template <class Function, class Handler>
+void runtime::spawn_green(executor_type target, Function function, Handler on_done) {
+  if (!green_stacks_) green_stacks_.emplace(options_.green_stack_size);  // only green threads need one
+  boost::asio::spawn(target, std::allocator_arg, green_stacks_->get_allocator(), std::move(function),
+                     std::move(on_done));
+}
+
+template <class Start>
+int runtime::drive(executor_type target, Start start) {
+  std::exception_ptr error;
+  int status = 0;
+  auto& io = io_context();
+  auto work = boost::asio::make_work_guard(io);
+  auto signal = std::make_shared<boost::asio::cancellation_signal>();
+  // The root token reaches the handler through its Asio cancellation slot, emitted where the
+  // handler runs.
+  auto forward = cancel_.token().on_cancel([target, signal] {
+    boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
+  });
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  watch_signals(signals);
+  std::optional<boost::asio::steady_timer> deadline;
+  bool timed_out = false;
+  if (options_.timeout) {
+    deadline.emplace(io, *options_.timeout);
+    deadline->async_wait([this, &timed_out](boost::system::error_code ec) {
+      if (ec) return;
+      timed_out = true;
+      cancel_.request_cancel();
+    });
+  }
+
+  start(boost::asio::bind_cancellation_slot(
+      signal->slot(), boost::asio::bind_executor(io, [&](std::exception_ptr e, int result) {
+        error = e;
+        status = result;
+        signals.cancel();
+        if (deadline) deadline->cancel();
+        work.reset();
+      })));
+
+  io.restart();
+  io.run();
+  forward.reset();
+  if (timed_out && interrupt_signal() == 0)
+    throw flash::error(errc::timeout, fmt::format("the command did not finish within {} ms",
+                                                  options_.timeout->count()));
+  if (error) std::rethrow_exception(error);
+  return status;
+}
+
+FLASH_DECL runtime::~runtime() {
+  if (pool_) pool_->join();
+}
+
+FLASH_DECL int runtime::run_sync(execution_model model, sync_body body) {
+  if (model == execution_model::blocking) {
+    detail::interrupt_handlers handlers(cancel_.state());
+    return body(executor_type());  // the context creates the I/O context if it is asked for
+  }
+  auto target = executor_for(model);
+  if (model == execution_model::thread_pool) {
+    return drive(target, [&](auto on_done) {
+      boost::asio::post(target, [body, target, on_done = std::move(on_done)]() mutable {
+        std::exception_ptr error;
+        int status = 0;
+        try {
+          status = body(target);
+        } catch (...) {
+          error = std::current_exception();
+        }
+        // The exception moves to the I/O thread: no reference to it stays on this one.
+        auto home = boost::asio::get_associated_executor(on_done);
+        boost::asio::dispatch(home, [on_done = std::move(on_done), error = std::move(error), status]() mutable {
+          on_done(std::move(error), status);
+        });
+      });
+    });
+  }
+  if (model == execution_model::green_thread) {
+    return drive(target, [&](auto on_done) {
+      spawn_green(target, [body, target](yield_context) { return body(target); },
+                  std::move(on_done));
+    });
+  }
+  return drive(target, [&](auto on_done) {
+    boost::asio::co_spawn(target, call_sync(body, target), std::move(on_done));
+  });
+}
+
+FLASH_DECL int runtime::run_stackless(execution_model model, stackless_body body) {
+  auto target = executor_for(model);
+  if (model == execution_model::green_thread) {
+    return drive(target, [&](auto on_done) {
+      spawn_green(target,
+                  [body, target](yield_context yield) {
+                    return await_in_green_thread(target, body(target), yield);
+                  },
+                  std::move(on_done));
+    });
+  }
+  return drive(target, [&](auto on_done) {
+    boost::asio::co_spawn(target, body(target), std::move(on_done));
+  });
+}
+
+FLASH_DECL int runtime::run_green(execution_model model, green_body body) {
+  auto target = executor_for(model);
+  return drive(target, [&](auto on_done) {
+    spawn_green(target, [body, target](yield_context yield) { return body(target, yield); },
+                std::move(on_done));
+  });
+}
+
+FLASH_DECL runtime::executor_type runtime::executor_for(execution_model model) {
+  // Coroutines on the pool run in a strand: cancellation must be delivered where they run.
+  if (model == execution_model::thread_pool) return boost::asio::make_strand(pool().get_executor());
+  return io_context().get_executor();
+}
+
+FLASH_DECL awaitable<int> runtime::call_sync(sync_body body, executor_type executor) {
+  co_return body(executor);
+}
+
+FLASH_DECL int runtime::await_in_green_thread(executor_type target, awaitable<int> work, yield_context yield) {
+  std::exception_ptr error;
+  int status = 0;
+  boost::asio::async_initiate<yield_context, void()>(
+      [&](auto resume) {
+        auto slot = boost::asio::get_associated_cancellation_slot(resume);
+        boost::asio::co_spawn(target, std::move(work),
+                              boost::asio::bind_cancellation_slot(
+                                  slot, [&, resume = std::move(resume)](std::exception_ptr e,
+                                                                         int result) mutable {
+                                    error = e;
+                                    status = result;
+                                    std::move(resume)();
+                                  }));
+      },
+      yield);
+  if (error) std::rethrow_exception(error);
+  return status;
+}
+
+FLASH_DECL void runtime::watch_signals(boost::asio::signal_set& signals) {
+  signals.async_wait([this, &signals](boost::system::error_code ec, int number) {
+    if (ec) return;
+    if (!detail::record_interrupt(number)) ::_exit(128 + number);
+    cancel_.request_cancel();
+    watch_signals(signals);
+  });
+}
+
+}  // namespace flash
