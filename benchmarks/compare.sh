@@ -25,6 +25,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$root/build-release}
+mkdir -p "$BUILD_DIR"
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 if [ -n "${QUICK:-}" ]; then
   : "${RUNS:=3}" "${HASH_FILES:=8}" "${HASH_MIB:=4}" "${CP_MIB:=64}" "${CP_FILES:=500}" "${WC_MIB:=64}"
   : "${GET_FILES:=100}" "${HELLO_CALLS:=10}" "${COMPILE_RUNS:=1}"
@@ -323,31 +325,36 @@ hello_object=$(object_of examples/hello)
 baseline_object=$(object_of benchmarks/baseline_hello)
 separate_object=$(object_of benchmarks/hello_separate)
 library_object=$(object_of benchmarks/libflash_shared.so)
-c_h=$(compile_command "$hello_object")
 c_bh=$(compile_command "$baseline_object")
-compile_time() {  # compile_time COMMAND: median of COMPILE_RUNS
-  i=0
-  while [ "$i" -lt "$COMPILE_RUNS" ]; do
-    (cd "$BUILD_DIR" && seconds sh -c "$1")
-    i=$((i + 1))
-  done | median
-}
-ct_bh=$(compile_time "$c_bh")
-ct_h=$(compile_time "$c_h")
-r=$(ratio "$ct_h" "$ct_bh")
-row "compile hello.cpp vs baseline_hello.cpp (Release)" "$ct_bh s" "$ct_h s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
+c_h=$(compile_command "$hello_object")
+c_hs=$(compile_command "$separate_object")
+c_library=$(compile_command "$library_object")
 # The precompiled-header option: <flash/flash.hpp> compiled once (as CMake's
 # target_precompile_headers does), then hello.cpp against it.
 mkdir -p "$data/pch/flash"
 pch_flags=$(printf '%s\n' "$c_h" | sed -e 's| -o [^ ]*||' -e 's| -c [^ ]*||')
 ct_pch_build=$( (cd "$BUILD_DIR" && seconds sh -c "$pch_flags -x c++-header $root/include/flash/flash.hpp -o $data/pch/flash/flash.hpp.gch") || echo n/a)
 c_h_pch=$(printf '%s\n' "$c_h" | sed -e "s| -c | -I$data/pch -include flash/flash.hpp -Winvalid-pch -c |")
-ct_h_pch=$(compile_time "$c_h_pch")
+# Separate compilation: Flash's non-template code compiled once, into the library.
+ct_library=$( (cd "$BUILD_DIR" && seconds sh -c "$c_library") || echo n/a)
+# COMPILE_RUNS rounds of one compilation of each, so that a change in the machine's speed (by
+# 1.5x within minutes here) falls on all of them alike; the median of each.
+i=0
+while [ "$i" -lt "$COMPILE_RUNS" ]; do
+  for variant in bh h h_pch hs; do
+    eval "compile=\$c_$variant"
+    (cd "$BUILD_DIR" && seconds sh -c "$compile") >> "$data/compile_$variant"
+  done
+  i=$((i + 1))
+done
+ct_bh=$(median < "$data/compile_bh")
+ct_h=$(median < "$data/compile_h")
+ct_h_pch=$(median < "$data/compile_h_pch")
+ct_hs=$(median < "$data/compile_hs")
+r=$(ratio "$ct_h" "$ct_bh")
+row "compile hello.cpp vs baseline_hello.cpp (Release)" "$ct_bh s" "$ct_h s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
 r=$(ratio "$ct_h_pch" "$ct_bh")
 row "compile hello.cpp with the precompiled <flash/flash.hpp> (built once in $ct_pch_build s)" "$ct_bh s" "$ct_h_pch s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
-# Separate compilation: Flash's non-template code compiled once, into the library.
-ct_library=$( (cd "$BUILD_DIR" && seconds sh -c "$(compile_command "$library_object")") || echo n/a)
-ct_hs=$(compile_time "$(compile_command "$separate_object")")
 r=$(ratio "$ct_hs" "$ct_bh")
 row "compile hello.cpp with FLASH_SEPARATE_COMPILATION (the library built once in $ct_library s)" "$ct_bh s" "$ct_hs s" "${r}x the time" "<= 1.2x" "$(verdict "$r" "<=" 1.2)"
 s_bh=$(stat -c %s "$baseline_hello")

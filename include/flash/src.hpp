@@ -1,6 +1,6 @@
 #pragma once
 // Flash's non-template code, for programs built with FLASH_SEPARATE_COMPILATION: include this
-// in exactly one translation unit (see flash/core/config.hpp and docs/separate-compilation.md).
+// in exactly one translation unit (see flash/core/config.hpp and docs/build-time.md).
 //
 //   // flash.cpp, compiled with -DFLASH_SEPARATE_COMPILATION like the rest of the program
 //   #include <flash/src.hpp>

@@ -6,7 +6,7 @@
 // headers declare those functions only; exactly one translation unit of the program (or of a
 // library shared by several programs) includes <flash/src.hpp> to define them. Programs then
 // compile in about half the time, and programs linked to a shared library built from src.hpp
-// carry none of Flash's own code (docs/separate-compilation.md).
+// carry none of Flash's own code (docs/build-time.md).
 
 #if defined(FLASH_SEPARATE_COMPILATION)
 #define FLASH_DECL
