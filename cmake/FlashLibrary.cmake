@@ -8,4 +8,6 @@ function(flash_add_library name)
   add_library(${name} ${ARGN} ${source})
   target_link_libraries(${name} PUBLIC flash::flash)
   target_compile_definitions(${name} PUBLIC FLASH_SEPARATE_COMPILATION)
+  # Programs call the library's definitions, so they stay exported under a hidden preset.
+  set_target_properties(${name} PROPERTIES CXX_VISIBILITY_PRESET default VISIBILITY_INLINES_HIDDEN OFF)
 endfunction()

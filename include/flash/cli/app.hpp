@@ -22,6 +22,7 @@
 
 #include <CLI/App.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <iterator>
