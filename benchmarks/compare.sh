@@ -374,7 +374,9 @@ row "binary size of hello linked to libflash_shared.so (stripped; the library $(
 # --- the table ------------------------------------------------------------------------------------
 
 echo
-echo "Machine: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2 }'), $cores cores; $(date -u +%Y-%m-%d); RUNS=$RUNS"
+# /proc/cpuinfo rather than lscpu, which fails in a container without /sys.
+cpu=$(awk -F: '/^model name/ { sub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo 2> /dev/null || true)
+echo "Machine: ${cpu:-unknown CPU}, $cores cores; $(date -u +%Y-%m-%d); RUNS=$RUNS"
 echo
 echo "| comparison | baseline | Flash | ratio | target | verdict |"
 echo "|---|---|---|---|---|---|"
