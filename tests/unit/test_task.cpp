@@ -352,6 +352,59 @@ TEST_CASE("cancelling a task group wakes its sleeping task children", "[task][sl
   CHECK(returned_false == 1000);
 }
 
+TEST_CASE("a cancelled task's wait throws one operation_aborted its group counts as a cancellation",
+          "[task][sleep]") {
+  std::exception_ptr first, second;
+  auto sleeper = [](std::exception_ptr& caught) -> flash::task<void> {
+    try {
+      co_await flash::sleep_for(1h, flash::use_task);
+    } catch (...) {
+      caught = std::current_exception();
+      throw;
+    }
+  };
+  auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+    group.spawn(sleeper(first));
+    group.spawn(sleeper(second));
+    co_await flash::sleep_for(1ms);
+    group.cancel();
+  };
+  std::exception_ptr outcome;
+  try {
+    run_async(flash::with_task_group(body));
+  } catch (...) {
+    outcome = std::current_exception();
+  }
+  CHECK(flash::is_cancellation(outcome));
+  REQUIRE(first);
+  CHECK(flash::is_cancellation(first));
+  // Thrown again each time rather than built, so recognised without a rethrow.
+  CHECK(first == second);
+  try {
+    std::rethrow_exception(first);
+  } catch (const boost::system::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+}
+
+TEST_CASE("a task child that turns its cancellation into another error fails its group", "[task][sleep]") {
+  auto cleanup_fails = []() -> flash::task<void> {
+    try {
+      co_await flash::sleep_for(1h, flash::use_task);
+    } catch (const boost::system::system_error&) {
+      throw std::runtime_error("cleanup failed");
+    }
+  };
+  auto body = [&](flash::task_group& group) -> flash::awaitable<void> {
+    group.spawn(cleanup_fails());
+    co_await flash::sleep_for(1ms);
+    group.cancel();
+  };
+  CHECK_THROWS_WITH(run_async(flash::with_task_group(body)), "cleanup failed");
+  CHECK_FALSE(flash::is_cancellation(std::make_exception_ptr(
+      boost::system::system_error(make_error_code(asio::error::connection_reset)))));
+}
+
 TEST_CASE("cancelling the awaitable that awaits a sleeping task wakes it", "[task][sleep]") {
   bool woken_by_cancellation = false;
   auto body = [&]() -> flash::awaitable<std::size_t> {

@@ -176,7 +176,7 @@ class sleep_awaiter {
     task_root& root = *root_;
     if (root.cancel_hook == &cancel) root.cancel_hook = nullptr;
     if constexpr (Throws) {
-      if (root.wait_cancelled) throw boost::system::system_error(boost::asio::error::operation_aborted);
+      if (root.wait_cancelled) throw_cancellation();
     } else {
       return !root.wait_cancelled;
     }

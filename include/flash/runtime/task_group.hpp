@@ -71,6 +71,7 @@ class task_observer {
 /// Whether an exception means "this was cancelled" rather than "this failed".
 inline bool is_cancellation(const std::exception_ptr& error) {
   if (!error) return false;
+  if (error == detail::task_cancellation()) return true;
   try {
     std::rethrow_exception(error);
   } catch (const flash::error& e) {
