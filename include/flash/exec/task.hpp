@@ -61,9 +61,9 @@ namespace detail {
 struct task_spawner;
 
 // The operation_aborted a cancelled wait of a task throws: made once and thrown again each
-// time, as building a system_error formats its message (snprintf), which cost as much as the
-// throw itself. flash::is_cancellation recognises it by identity instead of rethrowing it to
-// read its type; with 10,000 tasks cancelled at once, both costs add up.
+// time, since building a system_error formats its message. flash::is_cancellation recognises
+// it by identity instead of rethrowing it to read its type, which matters when 10,000 tasks
+// are cancelled at once.
 inline const std::exception_ptr& task_cancellation() {
   static const std::exception_ptr cancellation =
       std::make_exception_ptr(boost::system::system_error(boost::asio::error::operation_aborted));
