@@ -116,6 +116,29 @@ TEST_CASE("cancellation: with_cleanup runs the cleanup after a cancelled operati
   CHECK(flash::is_cancellation(outcome));
 }
 
+TEST_CASE("cancellation: a cancelled sleep_for throws operation_aborted", "[cancellation]") {
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal signal;
+  std::optional<boost::system::error_code> caught;
+  std::exception_ptr outcome;
+  auto task = [&]() -> flash::awaitable<void> {
+    try {
+      co_await flash::sleep_for(10s);
+    } catch (const boost::system::system_error& e) {
+      caught = e.code();
+      throw;
+    }
+  };
+  boost::asio::co_spawn(io, task(),
+                        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) { outcome = e; }));
+  io.poll();  // suspended in the sleep
+  signal.emit(boost::asio::cancellation_type::terminal);
+  io.run();
+  REQUIRE(caught);
+  CHECK(*caught == boost::asio::error::operation_aborted);
+  CHECK(flash::is_cancellation(outcome));
+}
+
 TEST_CASE("cancellation: sleep_for(d, no_throw) returns false instead of throwing", "[cancellation]") {
   boost::asio::io_context io;
   boost::asio::cancellation_signal signal;

@@ -18,7 +18,9 @@ namespace flash {
 /// by throwing boost::system::system_error with operation_aborted.
 inline awaitable<void> sleep_for(std::chrono::steady_clock::duration duration) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, duration);
-  co_await timer.async_wait(boost::asio::use_awaitable);
+  auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (error == boost::asio::error::operation_aborted) detail::throw_cancellation();
+  if (error) throw boost::system::system_error(error);
 }
 
 /// The same, returning false when cancelled rather than throwing: `if (!co_await

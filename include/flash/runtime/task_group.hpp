@@ -38,6 +38,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <typeinfo>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -71,7 +72,10 @@ class task_observer {
 /// Whether an exception means "this was cancelled" rather than "this failed".
 inline bool is_cancellation(const std::exception_ptr& error) {
   if (!error) return false;
-  if (error == detail::task_cancellation()) return true;
+#if defined(__GLIBCXX__) && defined(__cpp_rtti)
+  if (const std::type_info* type = error.__cxa_exception_type(); type && *type == typeid(detail::task_cancelled))
+    return true;
+#endif
   try {
     std::rethrow_exception(error);
   } catch (const flash::error& e) {
