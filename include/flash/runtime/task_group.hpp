@@ -38,9 +38,9 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <typeinfo>
 #include <optional>
 #include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 namespace flash {
