@@ -352,7 +352,7 @@ TEST_CASE("cancelling a task group wakes its sleeping task children", "[task][sl
   CHECK(returned_false == 1000);
 }
 
-TEST_CASE("a cancelled task's wait throws one operation_aborted its group counts as a cancellation",
+TEST_CASE("a cancelled task's wait throws an operation_aborted its group counts as a cancellation",
           "[task][sleep]") {
   std::exception_ptr first, second;
   auto sleeper = [](std::exception_ptr& caught) -> flash::task<void> {

@@ -19,8 +19,7 @@ namespace flash {
 inline awaitable<void> sleep_for(std::chrono::steady_clock::duration duration) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, duration);
   auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-  if (error == boost::asio::error::operation_aborted) detail::throw_cancellation();
-  if (error) throw boost::system::system_error(error);
+  if (error) detail::throw_wait_failure(error);
 }
 
 /// The same, returning false when cancelled rather than throwing: `if (!co_await

@@ -78,6 +78,13 @@ class task_cancelled : public boost::system::system_error {
 // Always inlined: every frame between the throw and the catch costs the unwinder twice.
 [[noreturn, gnu::always_inline]] inline void throw_cancellation() { throw task_cancelled(); }
 
+// What a failed wait throws: its cancellation as above, any other error as a system_error.
+template <class ErrorCode>
+[[noreturn, gnu::always_inline]] inline void throw_wait_failure(const ErrorCode& failure) {
+  if (failure == boost::asio::error::operation_aborted) throw_cancellation();
+  throw boost::system::system_error(failure);
+}
+
 // Coroutine frames come from small per-thread free lists, one per 16-byte size class. A task
 // that ends gives its frame to the thread it ended on; the lists keep a few frames of each size
 // and give the rest back to the heap, so a burst of tasks does not stay allocated.
@@ -382,10 +389,9 @@ struct operation_result<First, Rest...> {
   using type = typename operation_result<Rest...>::type;
   static type take(std::tuple<First, Rest...>&& args) {
     if (const auto& failure = std::get<0>(args)) {
-      if constexpr (is_error_code<First>) {
-        if (failure == boost::asio::error::operation_aborted) throw_cancellation();
-        throw boost::system::system_error(failure);
-      } else
+      if constexpr (is_error_code<First>)
+        throw_wait_failure(failure);
+      else
         std::rethrow_exception(failure);
     }
     return operation_result<Rest...>::take(
