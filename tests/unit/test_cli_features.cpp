@@ -194,6 +194,19 @@ TEST_CASE("the built-ins work when only the environment or a default file names 
     CHECK(refused.status == 1);
     CHECK_THAT(refused.err, Catch::Contains("error in the command declarations"));
   }
+  // So is one that takes -h or --help for a command's own option, which help needs.
+  auto host = flash::cli("tool").command(
+      flash::cmd<"connect">().option<std::string>("-h,--host", "Where to", {}).run([](flash::context&) {}));
+  auto helpful = flash::cli("tool").command(
+      flash::cmd<"connect">().flag("--help", "Mine").run([](flash::context&) {}));
+  for (const flash::cli* app : {&host, &helpful}) {
+    for (const std::vector<std::string>& words :
+         {std::vector<std::string>{"connect"}, {"connect", "--host", "example.org"}, {"connect", "-h"}}) {
+      auto refused = run_cli(*app, words);
+      CHECK(refused.status == 1);
+      CHECK_THAT(refused.err, Catch::Contains("error in the command declarations"));
+    }
+  }
   // And a usage error reads the same whichever way it was parsed.
   auto unknown = run_cli(sample_app(), {"buidl"});
   CHECK(unknown.status == 2);

@@ -226,6 +226,41 @@ TEST_CASE("help for the app and each command, and --version", "[cli][help]") {
   CHECK_THAT(version.out, Catch::Contains("9.8.7"));
 }
 
+TEST_CASE("every way of asking for help shows it and runs nothing", "[cli][help]") {
+  // A command line without -h or --help is parsed without the help flags; the spellings that
+  // reach them by other routes must still get help.
+  int runs = 0;
+  auto app = flash::cli("tool", "Does tool things")
+                 .command(flash::cmd<"build">("Build the project")
+                              .flag("-v,--verbose", "Say more")
+                              .option<int>("-j,--jobs", "Parallel jobs", {.default_value = 2})
+                              .run([&](flash::context&) { ++runs; }));
+  for (const std::vector<std::string> args : {std::vector<std::string>{"-h"},
+                                              {"build", "-h"},
+                                              {"build", "-vh"},
+                                              {"build", "-hv"},
+                                              {"build", "-v", "--help"},
+                                              {"build", "--jobs=3", "-h"}}) {
+    std::string line;
+    for (const auto& arg : args) line += arg + " ";
+    INFO(line);
+    auto help = run_cli(app, args);
+    CHECK(help.status == 0);
+    CHECK_THAT(help.out, Catch::Contains("-h,--help"));
+    CHECK(help.err.empty());
+  }
+  CHECK(runs == 0);
+  CHECK_THAT(run_cli(app, {"build", "-vh"}).out, Catch::Contains("Parallel jobs"));
+
+  auto plain = run_cli(app, {"build", "-v", "-j", "4"});
+  CHECK(plain.status == 0);
+  CHECK(runs == 1);
+  auto wrong = run_cli(app, {"build", "-vx"});
+  CHECK(wrong.status == 2);
+  CHECK_THAT(wrong.err, Catch::Contains("Run 'tool build --help' for more information."));
+  CHECK(runs == 1);
+}
+
 TEST_CASE("asking for an undeclared name or the wrong type throws an error naming it", "[cli][lookup]") {
   std::string first_error, second_error, third_error;
   auto app = flash::cli("app").command(

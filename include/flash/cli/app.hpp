@@ -123,10 +123,20 @@ private:
     std::vector<std::pair<const CLI::Option*, value_hint>> hints;  // for completion
   };
 
+  // CLI11's public constructor always declares -h,--help, and each subcommand copies the
+  // parent's; the lean parse goes without, as a command line that asks for help never reaches
+  // it ("-h" and "--help" go to the full parse, a cluster such as "-vh" fails the lean one).
+  struct parser : CLI::App {
+    parser(std::string description, std::string name, bool with_help)
+        : CLI::App(std::move(description), std::move(name), nullptr) {
+      if (with_help) set_help_flag("-h,--help", "Print this help message and exit");
+    }
+  };
+
   // One parse of the command line: CLI11's tree with the values each command's options write to.
   struct invocation {
-    explicit invocation(const detail::command_node& root) : app(root.description, root.name) {}
-    CLI::App app;
+    invocation(const detail::command_node& root, bool with_help) : app(root.description, root.name, with_help) {}
+    parser app;
     std::deque<bound_command> bound;
     global_choices global;
   };
@@ -148,9 +158,9 @@ private:
   // environment or a default configuration file could set one.
   bool may_use_builtins(std::span<const char* const> args) const;
 
-  // Whether the program declares an option of a built-in's name: the full declaration reports
-  // that, whatever the command line says.
-  static bool redeclares_builtins(const CLI::App& app);
+  // Whether the program declares an option of a built-in's name, or -h or --help on any command:
+  // the full declaration reports that, whatever the command line says.
+  static bool redeclares_builtins(const invocation& call);
 
   // Declares the program's commands into `call`, with the built-ins when `with_builtins`.
   std::optional<int> declare(invocation& call, bool with_builtins, std::ostream& out, std::ostream& err) const;

@@ -30,12 +30,12 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
   detail::pending_interrupt().store(0);
   const std::span<const char* const> words(argv + std::min(argc, 1), argv + argc);
 
-  // Most command lines name none of the built-in commands and options; declaring those costs
-  // as much as parsing, so they are left out unless a word could be one of them. A command
-  // line the lean parse refuses is parsed again with everything declared, so that help and
-  // error messages are the same either way.
+  // Most command lines name none of the built-in commands and options and do not ask for
+  // help; declaring those costs as much as parsing, so they are left out unless a word could
+  // be one of them. A command line the lean parse refuses is parsed again with everything
+  // declared, so that help and error messages are the same either way.
   if (!may_use_builtins(words)) {
-    invocation lean(node_);
+    invocation lean(node_, false);
     if (auto status = declare(lean, false, out, err)) return *status;
     bool parsed = false;
     try {
@@ -43,10 +43,10 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
       parsed = true;
     } catch (const CLI::ParseError&) {
     }
-    if (parsed && find_chosen(lean).node->invoke && !redeclares_builtins(lean.app)) return execute(lean, out, err);
+    if (parsed && find_chosen(lean).node->invoke && !redeclares_builtins(lean)) return execute(lean, out, err);
   }
 
-  invocation full(node_);
+  invocation full(node_, true);
   if (auto status = declare(full, true, out, err)) return *status;
   std::vector<std::string> args(words.begin(), words.end());
   if (!args.empty() && args.front() == detail::complete_entry_point) {
@@ -85,10 +85,16 @@ FLASH_DECL bool cli::may_use_builtins(std::span<const char* const> args) const {
   return false;
 }
 
-FLASH_DECL bool cli::redeclares_builtins(const CLI::App& app) {
-  for (const CLI::Option* option : app.get_options())
-    for (const std::string& name : option->get_lnames())
-      if (is_builtin_option(name)) return true;
+FLASH_DECL bool cli::redeclares_builtins(const invocation& call) {
+  for (const bound_command& command : call.bound) {
+    const bool is_root = command.app == &call.app;
+    for (const CLI::Option* option : command.app->get_options()) {
+      for (const std::string& name : option->get_lnames())
+        if (name == "help" || (is_root && is_builtin_option(name))) return true;
+      for (const std::string& name : option->get_snames())
+        if (name == "h") return true;
+    }
+  }
   return false;
 }
 
