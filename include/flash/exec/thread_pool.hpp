@@ -10,11 +10,11 @@
 // there to take, so a program that sizes its pool for bursts does not pay for idle threads.
 //
 // The hot path touches no shared cache line: a worker's queue is a lock-free Chase-Lev deque,
-// a submitter wakes a sleeper only when one is registered (a fence and a load otherwise), the
-// count of outstanding work is settled per worker and only published when it grows or the
-// worker runs dry, queued functions come from a per-thread cache of small blocks, and the
-// workers carry Asio's per-thread recycling cache (as Asio's own threads do), so coroutine
-// frames are recycled on them too.
+// a submitter wakes a sleeper only when one is registered (a load otherwise), the count of
+// outstanding work is settled per worker and only published when it grows or the worker runs
+// dry, queued functions come from a per-thread cache of small blocks, and the workers carry
+// Asio's per-thread recycling cache (as Asio's own threads do), so coroutine frames are
+// recycled on them too.
 //
 // A function that throws does not stop the pool: the worker catches the exception, counts it in
 // statistics::tasks_failed and drops it. (boost::asio::thread_pool lets it escape the worker
@@ -254,7 +254,10 @@ class task_queue {
     ring* r = ring_.load(std::memory_order_relaxed);
     if (b - t >= r->capacity()) r = grow(r, t, b);
     r->put(b, task);
-    bottom_.store(b + 1, std::memory_order_release);
+    // Sequentially consistent, as the injection queue's count is: a submitter then reads the
+    // sleepers' count, and a worker going to sleep counts itself, then reads the queues. In the
+    // single order of those operations one of the two sees the other (thread_pool::enqueue).
+    bottom_.store(b + 1, std::memory_order_seq_cst);
   }
 
   // The newest task (owner only).
@@ -680,9 +683,9 @@ class thread_pool : public boost::asio::execution_context {
       work_started();
       injected_.push(task);
     }
-    // Pairs with sleep(): either the sleeper sees this task in a queue, or we see it registered.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) > notified_.load(std::memory_order_relaxed))
+    // Pairs with sleep(): either the sleeper sees this task in a queue, or we see it registered
+    // (the push was sequentially consistent, and so are this load and the sleeper's count).
+    if (sleepers_.load(std::memory_order_seq_cst) > notified_.load(std::memory_order_relaxed))
       wake_one();
     else if (started_.load(std::memory_order_relaxed) < size_)
       start_worker();
