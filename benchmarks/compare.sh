@@ -65,7 +65,7 @@ log "building in $BUILD_DIR (Release)"
 cmake -S "$root" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASH_BUILD_TESTS=OFF \
   -DFLASH_BUILD_EXAMPLES=ON -DFLASH_BUILD_BENCHMARKS=ON > "$data/cmake.log" 2>&1 ||
   { cat "$data/cmake.log" >&2; exit 1; }
-ninja -C "$BUILD_DIR" -j "${JOBS:-$cores}" hello hello_separate baseline_hello flash-hash flash-cp flash-wc flash-get > "$data/build.log" 2>&1 ||
+ninja -C "$BUILD_DIR" -j "${JOBS:-$cores}" hello hello_separate baseline_hello flash-hash flash-cp flash-wc flash-get copy_floor > "$data/build.log" 2>&1 ||
   { tail -50 "$data/build.log" >&2; exit 1; }
 bin=$BUILD_DIR/examples
 hello=$bin/hello
@@ -194,6 +194,11 @@ t_fcpr=$(timed "$move_aside" "$bin/flash-cp" -r "$data/tree/src" "$data/tree/dst
 diff -r "$data/tree/src" "$data/tree/dst" > /dev/null || { log "flash-cp -r: the copy differs"; exit 1; }
 r=$(ratio "$t_cpr" "$t_fcpr")
 row "flash-cp -r vs cp -r, $CP_FILES files of $CP_FILE_BYTES B" "$t_cpr s" "$t_fcpr s" "${r}x" ">= 1.5x" "$(verdict "$r" ">=" 1.5)"
+# What the kernel allows: the same system calls for each file on every core, nothing around them.
+t_floor=$(timed "$move_aside" "$BUILD_DIR/benchmarks/copy_floor" "$data/tree/src" "$data/tree/dst" "$cores")
+diff -r "$data/tree/src" "$data/tree/dst" > /dev/null || { log "copy_floor: the copy differs"; exit 1; }
+r=$(ratio "$t_cpr" "$t_floor")
+row "the floor for it: flash-cp's system calls alone on $cores threads (benchmarks/copy_floor.cpp)" "$t_cpr s" "$t_floor s" "${r}x" "(the most $cores cores give here)" "-"
 remove_stage "$data/tree"
 
 # --- flash-wc vs wc ------------------------------------------------------------------------------
