@@ -101,8 +101,11 @@ flash::awaitable<int> copy(flash::context& ctx) {
   const mode_t umask_bits = ::umask(0);
   ::umask(umask_bits);
 
+  // Its total is known once the sources are walked; sizes are read only for a bar that shows.
+  flash::progress_bar bar(0, "copying");
   bool failed = false;
   flash::copy_plan plan;
+  plan.sizes = bar.enabled();
   for (const auto& source : sources) {
     struct stat status {};
     // Without -r a link is followed; with it, a link is copied as a link.
@@ -147,8 +150,7 @@ flash::awaitable<int> copy(flash::context& ctx) {
     }
   }
 
-  const std::uint64_t total = plan.total_bytes();
-  flash::progress_bar bar(total, "copying");
+  bar.set_total(plan.total_bytes());
   flash::copy_tree_options options{
       .file = {.mode_mask = static_cast<mode_t>(0777 & ~umask_bits),
                .sync = ctx.get<bool>("sync"),

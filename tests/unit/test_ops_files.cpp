@@ -537,9 +537,9 @@ TEST_CASE("copy_tree copies a tree: directories, files, modes and symbolic links
   require_same_tree(dir / "source", dir / "copy");
 }
 
-TEST_CASE("copy_tree copies many small files in batches, each counted as a task", "[ops][copy]") {
+TEST_CASE("copy_tree copies many small files with a few workers, each file counted as a task", "[ops][copy]") {
   temp_dir dir;
-  constexpr int files = 300;  // several batches of small files, and one large file alone
+  constexpr int files = 300;
   for (int d = 0; d < 7; ++d) fs::create_directories(dir / "source" / ("d" + std::to_string(d)));
   for (int i = 0; i < files; ++i)
     write_file(dir / "source" / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i)),
@@ -551,18 +551,39 @@ TEST_CASE("copy_tree copies many small files in batches, each counted as a task"
                                            {.max_concurrency = 3, .observer = &metrics}));
   CHECK(result.ok());
   CHECK(result.files == files + 1);
+  CHECK(result.bytes == fs::file_size(dir / "source" / "large") + files * 100 + files * (files - 1) / 2);
   CHECK(metrics.snapshot().tasks_completed == files + 1);
+  CHECK(metrics.snapshot().peak_concurrency <= 3);
   require_same_tree(dir / "source", dir / "copy");
   CHECK(temporaries_in(dir / "copy").empty());
+}
 
-  flash::copy_plan plan;
-  plan.add_file("a", "b", 10);
-  plan.add_file("c", "d", 9 << 20);
-  plan.add_file("e", "f", 1);
-  const auto batches = flash::detail::batch_files(plan);
-  REQUIRE(batches.size() == 3);  // the large file is a batch of its own
-  CHECK(batches[1].begin == 1);
-  CHECK(batches[1].end == 2);
+TEST_CASE("a plan made without sizes lists the same tree and copies it the same", "[ops][copy]") {
+  temp_dir dir;
+  make_tree(dir / "source");
+  flash::copy_plan sized;
+  sized.add_tree(dir / "source", dir / "copy");
+  CHECK(sized.total_bytes() == 4 + (chunk + 1) + 3 * chunk + 6 + 50);  // 30 small files: "0".."29"
+
+  flash::copy_plan unsized;
+  unsized.sizes = false;
+  pool_fixture pool;
+  pool.run([&]() -> flash::awaitable<void> {
+    co_await flash::add_tree(pool.executor(), unsized, dir / "source", dir / "copy");
+  }());
+  CHECK(unsized.total_bytes() == 0);
+  REQUIRE(unsized.files.size() == sized.files.size());
+  for (std::size_t i = 0; i < sized.files.size(); ++i) CHECK(unsized.files[i].source == sized.files[i].source);
+  REQUIRE(unsized.directories.size() == sized.directories.size());
+  for (std::size_t i = 0; i < sized.directories.size(); ++i)
+    CHECK(unsized.directories[i].mode == sized.directories[i].mode);
+  REQUIRE(unsized.symlinks.size() == sized.symlinks.size());
+  for (std::size_t i = 0; i < sized.symlinks.size(); ++i) CHECK(unsized.symlinks[i].target == sized.symlinks[i].target);
+
+  auto result = pool.run(flash::copy_tree(pool.executor(), std::move(unsized), {.max_concurrency = 2}));
+  CHECK(result.ok());
+  CHECK(result.bytes == sized.total_bytes());
+  require_same_tree(dir / "source", dir / "copy");
 }
 
 TEST_CASE("add_tree on a pool plans what copy_plan::add_tree plans, in the same order", "[ops][copy]") {
