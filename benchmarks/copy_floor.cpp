@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -99,11 +98,13 @@ int main(int argc, char** argv) {
   if (::mkdir(destination.c_str(), 0755) != 0) fail("cannot create", destination);
   for (const auto& directory : work.directories)
     if (::mkdir((destination / directory).c_str(), 0755) != 0) fail("cannot create", destination / directory);
-  std::atomic<std::size_t> next{0};
+  // Each thread copies a stretch of the list of its own, so that two threads seldom create
+  // files in one directory at once (a create locks its directory).
   std::vector<std::thread> copiers;
+  const std::size_t files = work.files.size();
   for (unsigned t = 0; t < threads; ++t)
-    copiers.emplace_back([&] {
-      for (std::size_t i = next++; i < work.files.size(); i = next++)
+    copiers.emplace_back([&, t] {
+      for (std::size_t i = files * t / threads; i < files * (t + 1) / threads; ++i)
         copy_one((source / work.files[i]).string(), (destination / work.files[i]).string());
     });
   for (auto& copier : copiers) copier.join();

@@ -558,6 +558,29 @@ TEST_CASE("copy_tree copies many small files with a few workers, each file count
   CHECK(temporaries_in(dir / "copy").empty());
 }
 
+TEST_CASE("file_claims hands each file out once, each worker its own stretch first", "[ops][copy]") {
+  flash::detail::file_claims claims(10, 3);  // stretches [0,3) [3,6) [6,10)
+  CHECK(claims.next(1) == 3u);
+  CHECK(claims.next(0) == 0u);
+  CHECK(claims.next(1) == 4u);
+  CHECK(claims.next(1) == 5u);
+  CHECK(claims.next(1) == 9u);  // its own done: the end of the stretch with the most left
+  CHECK(claims.next(1) == 8u);
+  CHECK(claims.next(1) == 2u);  // worker 0 and 2 now have two left each; the first is taken
+  std::vector<std::size_t> rest;
+  while (auto claimed = claims.next(2)) rest.push_back(*claimed);
+  CHECK(rest == std::vector<std::size_t>{6, 7, 1});
+  CHECK_FALSE(claims.next(0));
+
+  flash::detail::file_claims none(0, 4);
+  CHECK_FALSE(none.next(3));
+  flash::detail::file_claims fewer(2, 4);  // more workers than files
+  std::vector<int> seen(2);
+  for (std::size_t w = 0; w < 4; ++w)
+    while (auto claimed = fewer.next(w)) ++seen.at(*claimed);
+  CHECK(seen == std::vector<int>{1, 1});
+}
+
 TEST_CASE("a plan made without sizes lists the same tree and copies it the same", "[ops][copy]") {
   temp_dir dir;
   make_tree(dir / "source");

@@ -590,6 +590,36 @@ struct observed_task {
   bool cancelled = false;
 };
 
+// Hands the plan's files out to `workers` workers: each starts on a stretch of the list of its
+// own and, when that is done, takes from the end of the stretch with the most left. A file is
+// created under its directory's lock, and a plan lists a directory's files one after another:
+// workers that each took the next file of the list all created in one directory at once, and
+// spun on its lock a third of their time.
+class file_claims {
+ public:
+  file_claims(std::size_t files, std::size_t workers) {
+    for (std::size_t w = 0; w < workers; ++w) stretches_.push_back({files * w / workers, files * (w + 1) / workers});
+  }
+
+  /// The next file for `worker`, or nothing when every file has been handed out.
+  std::optional<std::size_t> next(std::size_t worker) {
+    std::lock_guard lock(mutex_);
+    stretch& own = stretches_[worker];
+    if (own.begin < own.end) return own.begin++;
+    auto most = std::max_element(stretches_.begin(), stretches_.end(),
+                                 [](const stretch& a, const stretch& b) { return a.end - a.begin < b.end - b.begin; });
+    if (most == stretches_.end() || most->begin == most->end) return std::nullopt;
+    return --most->end;
+  }
+
+ private:
+  struct stretch {
+    std::size_t begin, end;
+  };
+  std::mutex mutex_;
+  std::vector<stretch> stretches_;
+};
+
 }  // namespace detail
 
 /// Copies what `plan` lists: directories first, then the files, at most
@@ -614,16 +644,17 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
     own_buffers.emplace(std::max<std::size_t>(per_file.chunk_size, 1), limit);
     per_file.buffers = &*own_buffers;
   }
-  // Each of `limit` workers goes to the pool once and copies the next file in the plan until
-  // none is left: handing a small file between threads costs as much as copying it. Each file
-  // still counts as a task in the observer.
-  std::atomic<std::size_t> next_file{0};
+  // Each of `limit` workers goes to the pool once and copies files until none is left: handing
+  // a small file between threads costs as much as copying it. Each file still counts as a task
+  // in the observer.
+  const std::size_t workers = std::min(limit, plan.files.size());
+  detail::file_claims claims(plan.files.size(), workers);
   std::mutex result_mutex;  // the workers resume on the caller's executor, maybe on several threads
-  auto copy_files = [&](std::size_t) -> awaitable<void> {
-    auto copy = [&](const cancellation_token& cancelled) {
+  auto copy_files = [&](std::size_t worker) -> awaitable<void> {
+    auto copy = [&, worker](const cancellation_token& cancelled) {
       copy_tree_result done;
-      for (std::size_t i = next_file++; i < plan.files.size(); i = next_file++) {
-        const auto& file = plan.files[i];
+      while (const std::optional<std::size_t> claimed = claims.next(worker)) {
+        const auto& file = plan.files[*claimed];
         const std::string parent = file.destination.parent_path().string();
         if (directories.failed.contains(parent)) continue;
         detail::observed_task task(options.observer);
@@ -649,7 +680,6 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
     for (std::size_t m = 0; m < done.files_by_method.size(); ++m) result.files_by_method[m] += done.files_by_method[m];
     for (auto& failure : done.failures) result.failures.push_back(std::move(failure));
   };
-  const std::size_t workers = std::min(limit, plan.files.size());
   co_await detail::for_each_index(workers, workers, nullptr, token, copy_files, "copying a directory tree");
 
   auto finish = [&plan, &directories, &result, &token, mask = options.file.mode_mask] {
