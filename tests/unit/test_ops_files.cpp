@@ -558,6 +558,29 @@ TEST_CASE("copy_tree copies many small files with a few workers, each file count
   CHECK(temporaries_in(dir / "copy").empty());
 }
 
+TEST_CASE("copy_tree gives the pool's threads back between turns of its workers", "[ops][copy]") {
+  temp_dir dir;
+  constexpr int files = 300;
+  fs::create_directories(dir / "source");
+  for (int i = 0; i < files; ++i) write_file(dir / "source" / ("f" + std::to_string(i)), "x");
+  boost::asio::io_context io;
+  flash::thread_pool pool(1);
+  std::atomic<int> copied{0};
+  std::atomic<int> copied_when_other_work_ran{-1};
+  std::atomic<bool> other_work_queued{false};
+  auto on_progress = [&](std::uint64_t) {
+    ++copied;
+    if (!other_work_queued.exchange(true))
+      boost::asio::post(pool.get_executor(), [&] { copied_when_other_work_ran = copied.load(); });
+  };
+  auto result = run_async(io, flash::copy_tree(pool.get_executor(), dir / "source", dir / "copy",
+                                               {.file = {.on_progress = on_progress}, .max_concurrency = 1}));
+  CHECK(result.files == files);
+  // The work queued during the copy ran after the worker's first turn, not after the whole copy.
+  CHECK(copied_when_other_work_ran > 0);
+  CHECK(copied_when_other_work_ran < files);
+}
+
 TEST_CASE("file_claims hands each file out once, each worker its own stretch first", "[ops][copy]") {
   flash::detail::file_claims claims(10, 3);  // stretches [0,3) [3,6) [6,10)
   CHECK(claims.next(1) == 3u);

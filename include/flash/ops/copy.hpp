@@ -13,7 +13,7 @@
 // complete, so a failure, a full disk or a cancellation (checked between chunks) never leaves a
 // half-written destination. copy_tree writes a file straight to its name (create_in_place,
 // O_EXCL) when its directory is one the copy made, where there is nothing to replace; such a
-// file is removed if its copy fails. A few workers each take the next file. Like cp, it does not
+// file is removed if its copy fails. A few workers share the files out. Like cp, it does not
 // wait for the disk; copy_options::sync flushes each file first.
 // Errors are flash::copy_error (a flash::error of errc::filesystem_error, or errc::cancelled)
 // naming both paths: "copying a to b: No space left on device".
@@ -644,16 +644,29 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
     own_buffers.emplace(std::max<std::size_t>(per_file.chunk_size, 1), limit);
     per_file.buffers = &*own_buffers;
   }
-  // Each of `limit` workers goes to the pool once and copies files until none is left: handing
-  // a small file between threads costs as much as copying it. Each file still counts as a task
-  // in the observer.
+  // Each of `limit` workers copies files until none is left, going to the pool for up to 64
+  // files or 8 MiB at a time: handing a small file between threads costs as much as copying
+  // it, and between two turns other work queued on the pool gets its threads. Each file still
+  // counts as a task in the observer.
   const std::size_t workers = std::min(limit, plan.files.size());
   detail::file_claims claims(plan.files.size(), workers);
+  struct turn {
+    copy_tree_result done;
+    bool more = true;  // files were left when the turn ended
+  };
   std::mutex result_mutex;  // the workers resume on the caller's executor, maybe on several threads
   auto copy_files = [&](std::size_t worker) -> awaitable<void> {
-    auto copy = [&, worker](const cancellation_token& cancelled) {
-      copy_tree_result done;
-      while (const std::optional<std::size_t> claimed = claims.next(worker)) {
+    auto copy_some = [&, worker](const cancellation_token& cancelled) {
+      constexpr std::size_t most_files = 64;
+      constexpr std::uint64_t most_bytes = 8 << 20;
+      turn this_turn;
+      copy_tree_result& done = this_turn.done;
+      for (std::size_t taken = 0; taken < most_files && done.bytes < most_bytes; ++taken) {
+        const std::optional<std::size_t> claimed = claims.next(worker);
+        if (!claimed) {
+          this_turn.more = false;
+          break;
+        }
         const auto& file = plan.files[*claimed];
         const std::string parent = file.destination.parent_path().string();
         if (directories.failed.contains(parent)) continue;
@@ -671,14 +684,18 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
           done.failures.push_back(e);
         }
       }
-      return done;
+      return this_turn;
     };
-    copy_tree_result done = co_await offload(pool, copy);
-    std::lock_guard lock(result_mutex);
-    result.files += done.files;
-    result.bytes += done.bytes;
-    for (std::size_t m = 0; m < done.files_by_method.size(); ++m) result.files_by_method[m] += done.files_by_method[m];
-    for (auto& failure : done.failures) result.failures.push_back(std::move(failure));
+    for (bool more = true; more;) {
+      turn ended = co_await offload(pool, copy_some);
+      more = ended.more;
+      std::lock_guard lock(result_mutex);
+      result.files += ended.done.files;
+      result.bytes += ended.done.bytes;
+      for (std::size_t m = 0; m < ended.done.files_by_method.size(); ++m)
+        result.files_by_method[m] += ended.done.files_by_method[m];
+      for (auto& failure : ended.done.failures) result.failures.push_back(std::move(failure));
+    }
   };
   co_await detail::for_each_index(workers, workers, nullptr, token, copy_files, "copying a directory tree");
 
