@@ -235,7 +235,7 @@ TEST_CASE("every way of asking for help shows it and runs nothing", "[cli][help]
                               .flag("-v,--verbose", "Say more")
                               .option<int>("-j,--jobs", "Parallel jobs", {.default_value = 2})
                               .run([&](flash::context&) { ++runs; }));
-  for (const std::vector<std::string> args : {std::vector<std::string>{"-h"},
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"-h"},
                                               {"build", "-h"},
                                               {"build", "-vh"},
                                               {"build", "-hv"},

@@ -136,6 +136,8 @@ class frame_cache {
   }
 };
 
+class task_timer_service;
+
 // What a spawned task and the tasks it awaits share: where they run, the cancellation they
 // listen to, and whom to tell when the outermost one ends.
 struct task_root {
@@ -151,6 +153,9 @@ struct task_root {
   // hook instead of emitting the signal, so registering costs no allocation.
   void (*cancel_hook)(task_root&) noexcept = nullptr;
   std::coroutine_handle<> waiting_frame;             // the frame the wait resumes
+  // The sleep heap of the executor's context, looked up at the chain's first sleep (Asio's
+  // use_service takes a mutex, which costs an atomic operation once a program has threads).
+  task_timer_service* timers = nullptr;
   std::chrono::steady_clock::time_point wait_deadline;
   static constexpr std::uint32_t not_queued = UINT32_MAX;
   std::uint32_t wait_index = not_queued;  // the waiter's place in its timer's queue

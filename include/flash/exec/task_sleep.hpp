@@ -39,9 +39,12 @@ class task_timer_service final : public boost::asio::execution_context::service 
 
   explicit task_timer_service(boost::asio::execution_context& context) : service(context) {}
 
-  static task_timer_service& of(const boost::asio::any_io_executor& executor) {
-    return boost::asio::use_service<task_timer_service>(
-        boost::asio::query(executor, boost::asio::execution::context));
+  /// The service of the context `root` runs in; a root's executor does not change.
+  static task_timer_service& of(task_root& root) {
+    if (!root.timers)
+      root.timers = &boost::asio::use_service<task_timer_service>(
+          boost::asio::query(*root.executor, boost::asio::execution::context));
+    return *root.timers;
   }
 
   void add(task_root& sleeper) {
@@ -168,7 +171,7 @@ class sleep_awaiter {
     root.wait_cancelled = root.cancel_requested.load(std::memory_order_acquire);
     if (root.wait_cancelled) return false;
     root.cancel_hook = &cancel;
-    task_timer_service::of(*root.executor).add(root);
+    task_timer_service::of(root).add(root);
     return true;
   }
 
@@ -185,7 +188,7 @@ class sleep_awaiter {
  private:
   // On the task's executor, from task_root::request_cancel.
   static void cancel(task_root& root) noexcept {
-    if (!task_timer_service::of(*root.executor).remove(root)) return;  // already due
+    if (!task_timer_service::of(root).remove(root)) return;  // already due
     root.wait_cancelled = true;
     boost::asio::post(*root.executor, task_resumption(root, root.waiting_frame));
   }

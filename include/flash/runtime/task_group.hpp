@@ -142,7 +142,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
   bool cancelling() const noexcept { return cancelling_.load(std::memory_order_acquire); }
 
   /// A fresh record for a child about to be spawned; a flash::task child's keeps the group alive
-  /// until release().
+  /// until it finishes.
   child_record& child_started(bool task_child = false) {
     std::lock_guard lock(mutex_);
     if (task_child && tasks_running_++ == 0) self_while_tasks_run_ = shared_from_this();
@@ -174,11 +174,9 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     return cancelling_.load(std::memory_order_relaxed);
   }
 
-  /// Gives back a record whose child has finished and whose completion handler is gone.
-  void release(child_record& child, bool task_child = false) noexcept {
-    std::shared_ptr<task_group_state> last_reference;  // may destroy the group, after the unlock
+  /// Gives back an awaitable child's record once its completion handler is gone.
+  void release(child_record& child) noexcept {
     std::lock_guard lock(mutex_);
-    if (task_child && --tasks_running_ == 0) last_reference = std::move(self_while_tasks_run_);
     if (child.running) {  // the handler was destroyed unrun: the executor is shutting down
       if (child.linked) unlink(child);
       child.running = child.linked = false;
@@ -188,7 +186,10 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     free_ = &child;
   }
 
-  void child_finished(child_record& child) {
+  /// Records how a child ended and wakes the waiter after the last one. A flash::task child's
+  /// record is given back too (`release_task_child`), under the same lock.
+  void child_finished(child_record& child, bool release_task_child = false) {
+    std::shared_ptr<task_group_state> last_reference;  // may destroy the group: released last
     bool cancel_siblings = false;
     std::optional<boost::asio::any_completion_handler<void()>> waiter;
     {
@@ -206,6 +207,12 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
       if (--running_ == 0 && waiter_) {
         waiter.emplace(std::move(*waiter_));
         waiter_.reset();
+      }
+      if (release_task_child) {
+        if (--tasks_running_ == 0) last_reference = std::move(self_while_tasks_run_);
+        child.prev = nullptr;
+        child.next = free_;
+        free_ = &child;
       }
     }
     if (cancel_siblings) cancel();
@@ -439,8 +446,7 @@ class task_group {
     record.error = std::move(error);
     if (task_observer* observer = state.observer())
       observer->task_finished(std::chrono::steady_clock::now() - record.spawned_at, record.cancelled, true);
-    state.child_finished(record);
-    state.release(record, /*task_child=*/true);
+    state.child_finished(record, /*release_task_child=*/true);
   }
 
   template <class T>
