@@ -181,9 +181,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
       if (child.linked) unlink(child);
       child.running = child.linked = false;
     }
-    child.prev = nullptr;
-    child.next = free_;
-    free_ = &child;
+    push_free(child);
   }
 
   /// Records how a child ended and wakes the waiter after the last one. A flash::task child's
@@ -210,9 +208,7 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
       }
       if (release_task_child) {
         if (--tasks_running_ == 0) last_reference = std::move(self_while_tasks_run_);
-        child.prev = nullptr;
-        child.next = free_;
-        free_ = &child;
+        push_free(child);
       }
     }
     if (cancel_siblings) cancel();
@@ -255,6 +251,12 @@ class task_group_state : public std::enable_shared_from_this<task_group_state> {
     child.next = head;
     if (head) head->prev = &child;
     head = &child;
+  }
+
+  void push_free(child_record& child) noexcept {
+    child.prev = nullptr;
+    child.next = free_;
+    free_ = &child;
   }
 
   void unlink(child_record& child) noexcept {
