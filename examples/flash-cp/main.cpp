@@ -101,11 +101,9 @@ flash::awaitable<int> copy(flash::context& ctx) {
   const mode_t umask_bits = ::umask(0);
   ::umask(umask_bits);
 
-  // Its total is known once the sources are walked; sizes are read only for a bar that shows.
-  flash::progress_bar bar(0, "copying");
   bool failed = false;
   flash::copy_plan plan;
-  plan.sizes = bar.enabled();
+  plan.sizes = flash::multi_progress::is_terminal(stderr);  // only a bar that shows needs them
   for (const auto& source : sources) {
     struct stat status {};
     // Without -r a link is followed; with it, a link is copied as a link.
@@ -150,7 +148,7 @@ flash::awaitable<int> copy(flash::context& ctx) {
     }
   }
 
-  bar.set_total(plan.total_bytes());
+  flash::progress_bar bar(plan.total_bytes(), "copying");
   flash::copy_tree_options options{
       .file = {.mode_mask = static_cast<mode_t>(0777 & ~umask_bits),
                .sync = ctx.get<bool>("sync"),

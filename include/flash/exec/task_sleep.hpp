@@ -170,8 +170,9 @@ class sleep_awaiter {
     root.waiting_frame = frame;
     root.wait_cancelled = root.cancel_requested.load(std::memory_order_acquire);
     if (root.wait_cancelled) return false;
+    task_timer_service& timers = task_timer_service::of(root);  // before the hook can run
     root.cancel_hook = &cancel;
-    task_timer_service::of(root).add(root);
+    timers.add(root);
     return true;
   }
 

@@ -377,8 +377,9 @@ struct copy_plan {
   std::vector<copy_error> failures;  ///< what could not be read while planning
 
   /// Whether walking a tree reads each file's size, for total_bytes() (a progress bar's
-  /// total). Without it the walk reads the directories' listings and nothing per file: on a
-  /// tree of small files the size of each was two thirds of the walk.
+  /// total). Without it the walk reads the directories' listings and nothing per file where
+  /// the listing gives each entry's type (a file system that does not is asked per entry): on
+  /// a tree of small files the size of each was two thirds of the walk.
   bool sizes = true;
 
   std::uint64_t total_bytes() const noexcept {
@@ -644,10 +645,10 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
     own_buffers.emplace(std::max<std::size_t>(per_file.chunk_size, 1), limit);
     per_file.buffers = &*own_buffers;
   }
-  // Each of `limit` workers copies files until none is left, going to the pool for up to 64
-  // files or 8 MiB at a time: handing a small file between threads costs as much as copying
-  // it, and between two turns other work queued on the pool gets its threads. Each file still
-  // counts as a task in the observer.
+  // Each of `limit` workers (fewer for fewer files) copies files until none is left, going to
+  // the pool for up to 64 files or 8 MiB at a time: handing a small file between threads costs
+  // as much as copying it, and between two turns other work queued on the pool gets its
+  // threads. Each file still counts as a task in the observer.
   const std::size_t workers = std::min(limit, plan.files.size());
   detail::file_claims claims(plan.files.size(), workers);
   struct turn {

@@ -308,6 +308,7 @@ class multi_progress {
     return last_frame_;
   }
 
+  /// Whether a progress display on `stream` draws by default: a terminal, TERM not "dumb".
   static bool is_terminal(std::FILE* stream) noexcept {
     if (!stream) return false;
     const int fd = ::fileno(stream);
@@ -436,8 +437,6 @@ class progress_bar {
   bool enabled() const noexcept { return progress_.enabled(); }
   std::uint64_t done() const noexcept { return task_.done(); }
   void advance(std::uint64_t units = 1) noexcept { task_.advance(units); }
-  /// Sets the total, once known; 0 makes the bar a spinner.
-  void set_total(std::uint64_t total) noexcept { task_.set_total(total); }
   template <class Write>
   void above(Write&& write) {
     progress_.above(std::forward<Write>(write));
