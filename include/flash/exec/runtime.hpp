@@ -42,6 +42,9 @@
 #include <optional>
 
 namespace flash {
+namespace detail {
+struct drive_state;
+}
 
 struct runtime_options {
   std::size_t pool_threads = 0;                ///< 0: one per hardware thread
@@ -115,13 +118,23 @@ class runtime {
   // coroutine's outcome travels beside a plain void() completion.
   static int await_in_green_thread(executor_type target, awaitable<int> work, yield_context yield);
 
-  template <class Function, class Handler>
-  void spawn_green(executor_type target, Function function, Handler on_done);
+  // The completion handler drive() gives the work it starts: `void(std::exception_ptr, int)`,
+  // run on the I/O context, with the root cancellation slot bound. It is one type whatever the
+  // model, so co_spawn, spawn and the pool hand-off are each compiled once per program.
+  struct finish {
+    detail::drive_state* state;
+    void operator()(std::exception_ptr error, int status) const;
+  };
+  using done_handler = boost::asio::cancellation_slot_binder<
+      boost::asio::executor_binder<finish, boost::asio::io_context::executor_type>, boost::asio::cancellation_slot>;
 
-  // Starts the work with a completion handler `void(std::exception_ptr, int)` that runs on the
-  // I/O context, then drives the I/O context on this thread until the work has finished.
-  template <class Start>
-  int drive(executor_type target, Start start);
+  // Starts the work with a done_handler, then drives the I/O context on this thread until the
+  // work has finished.
+  int drive(executor_type target, function_ref<void(done_handler)> start);
+
+  // drive() for the two ways work starts: a coroutine through co_spawn, a green thread.
+  int drive_coroutine(executor_type target, function_ref<awaitable<int>()> work);
+  int drive_green(executor_type target, function_ref<int(yield_context)> work);
 
   void watch_signals(boost::asio::signal_set& signals);
 

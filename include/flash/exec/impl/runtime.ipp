@@ -5,47 +5,52 @@
 
 namespace flash {
 
-template <class Function, class Handler>
-void runtime::spawn_green(executor_type target, Function function, Handler on_done) {
-  if (!green_stacks_) green_stacks_.emplace(options_.green_stack_size);  // only green threads need one
-  boost::asio::spawn(target, std::allocator_arg, green_stacks_->get_allocator(), std::move(function),
-                     std::move(on_done));
-}
+namespace detail {
 
-template <class Start>
-int runtime::drive(executor_type target, Start start) {
+// What drive() keeps on its stack while the work runs, and the work's completion settles.
+struct drive_state {
   std::exception_ptr error;
   int status = 0;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
+  boost::asio::signal_set signals;
+  std::optional<boost::asio::steady_timer> deadline;
+
+  explicit drive_state(boost::asio::io_context& io)
+      : work(boost::asio::make_work_guard(io)), signals(io, SIGINT, SIGTERM) {}
+};
+
+}  // namespace detail
+
+FLASH_DECL void runtime::finish::operator()(std::exception_ptr error, int status) const {
+  state->error = std::move(error);
+  state->status = status;
+  state->signals.cancel();
+  if (state->deadline) state->deadline->cancel();
+  state->work.reset();
+}
+
+FLASH_DECL int runtime::drive(executor_type target, function_ref<void(done_handler)> start) {
   auto& io = io_context();
-  auto work = boost::asio::make_work_guard(io);
+  detail::drive_state state(io);
   auto signal = std::make_shared<boost::asio::cancellation_signal>();
-  // The root token reaches the handler through its Asio cancellation slot, emitted where the
-  // handler runs.
+  // The root token reaches the work through its Asio cancellation slot, emitted where it runs.
   auto forward = cancel_.token().on_cancel([target, signal] {
     boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
   });
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  watch_signals(signals);
-  std::optional<boost::asio::steady_timer> deadline;
+  watch_signals(state.signals);
   bool timed_out = false;
   if (options_.timeout) {
-    deadline.emplace(io, *options_.timeout);
-    deadline->async_wait([this, &timed_out](boost::system::error_code ec) {
+    state.deadline.emplace(io, *options_.timeout);
+    state.deadline->async_wait([this, &timed_out](boost::system::error_code ec) {
       if (ec) return;
       timed_out = true;
       cancel_.request_cancel();
     });
   }
 
-  start(boost::asio::bind_cancellation_slot(
-      signal->slot(), boost::asio::bind_executor(io, [&](std::exception_ptr e, int result) {
-        error = e;
-        status = result;
-        signals.cancel();
-        if (deadline) deadline->cancel();
-        work.reset();
-      })));
+  start(boost::asio::bind_cancellation_slot(signal->slot(),
+                                            boost::asio::bind_executor(io, finish{&state})));
 
   io.restart();
   io.run();
@@ -53,8 +58,22 @@ int runtime::drive(executor_type target, Start start) {
   if (timed_out && interrupt_signal() == 0)
     throw flash::error(errc::timeout, fmt::format("the command did not finish within {} ms",
                                                   options_.timeout->count()));
-  if (error) std::rethrow_exception(error);
-  return status;
+  if (state.error) std::rethrow_exception(state.error);
+  return state.status;
+}
+
+FLASH_DECL int runtime::drive_coroutine(executor_type target, function_ref<awaitable<int>()> work) {
+  return drive(target, [&](done_handler on_done) {
+    boost::asio::co_spawn(target, work(), std::move(on_done));
+  });
+}
+
+FLASH_DECL int runtime::drive_green(executor_type target, function_ref<int(yield_context)> work) {
+  if (!green_stacks_) green_stacks_.emplace(options_.green_stack_size);  // only green threads need one
+  return drive(target, [&](done_handler on_done) {
+    boost::asio::spawn(target, std::allocator_arg, green_stacks_->get_allocator(),
+                       [work](yield_context yield) { return work(yield); }, std::move(on_done));
+  });
 }
 
 FLASH_DECL runtime::~runtime() {
@@ -68,7 +87,7 @@ FLASH_DECL int runtime::run_sync(execution_model model, sync_body body) {
   }
   auto target = executor_for(model);
   if (model == execution_model::thread_pool) {
-    return drive(target, [&](auto on_done) {
+    return drive(target, [&](done_handler on_done) {
       boost::asio::post(target, [body, target, on_done = std::move(on_done)]() mutable {
         std::exception_ptr error;
         int status = 0;
@@ -85,39 +104,24 @@ FLASH_DECL int runtime::run_sync(execution_model model, sync_body body) {
       });
     });
   }
-  if (model == execution_model::green_thread) {
-    return drive(target, [&](auto on_done) {
-      spawn_green(target, [body, target](yield_context) { return body(target); },
-                  std::move(on_done));
-    });
-  }
-  return drive(target, [&](auto on_done) {
-    boost::asio::co_spawn(target, call_sync(body, target), std::move(on_done));
-  });
+  if (model == execution_model::green_thread)
+    return drive_green(target, [&](yield_context) { return body(target); });
+  return drive_coroutine(target, [&] { return call_sync(body, target); });
 }
 
 FLASH_DECL int runtime::run_stackless(execution_model model, stackless_body body) {
   auto target = executor_for(model);
   if (model == execution_model::green_thread) {
-    return drive(target, [&](auto on_done) {
-      spawn_green(target,
-                  [body, target](yield_context yield) {
-                    return await_in_green_thread(target, body(target), yield);
-                  },
-                  std::move(on_done));
+    return drive_green(target, [&](yield_context yield) {
+      return await_in_green_thread(target, body(target), yield);
     });
   }
-  return drive(target, [&](auto on_done) {
-    boost::asio::co_spawn(target, body(target), std::move(on_done));
-  });
+  return drive_coroutine(target, [&] { return body(target); });
 }
 
 FLASH_DECL int runtime::run_green(execution_model model, green_body body) {
   auto target = executor_for(model);
-  return drive(target, [&](auto on_done) {
-    spawn_green(target, [body, target](yield_context yield) { return body(target, yield); },
-                std::move(on_done));
-  });
+  return drive_green(target, [&](yield_context yield) { return body(target, yield); });
 }
 
 FLASH_DECL runtime::executor_type runtime::executor_for(execution_model model) {
