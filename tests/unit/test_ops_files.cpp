@@ -606,6 +606,28 @@ TEST_CASE("file_claims hands each file out once, each worker its own stretch fir
   CHECK(seen == std::vector<int>{1, 1});
 }
 
+TEST_CASE("parent_directory_cache answers as a lookup of each file's parent would", "[ops][copy]") {
+  flash::detail::tree_directories directories;
+  directories.made = {"out/new", "out/new/deeper", "/"};
+  directories.failed = {"out/broken", ""};
+  flash::detail::parent_directory_cache parents(directories);
+  const std::vector<std::filesystem::path> files{
+      "out/new/a", "out/new/b", "out/broken/c", "out/broken/d", "out/new/deeper/e", "out/new/f",
+      "out/old/g", "out/new/", "out/new//h", "top", "/rooted", "/also"};
+  for (const auto& file : files) {
+    INFO(file);
+    const auto answer = parents.of(file);
+    const std::string parent = file.parent_path().string();
+    CHECK(answer.made == directories.made.contains(parent));
+    CHECK(answer.failed == directories.failed.contains(parent));
+  }
+  CHECK(parents.of("out/new/a").made);
+  CHECK(parents.of("out/broken/c").failed);
+  CHECK(parents.of("top").failed);  // no separator: the parent is ""
+  CHECK(parents.of("/rooted").made);
+  CHECK_FALSE(parents.of("out/old/g").made);
+}
+
 TEST_CASE("a plan made without sizes lists the same tree and copies it the same", "[ops][copy]") {
   temp_dir dir;
   make_tree(dir / "source");

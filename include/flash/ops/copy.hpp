@@ -544,6 +544,38 @@ struct tree_directories {
   std::vector<copy_error> failures;
 };
 
+// What became of the directory a file goes into, looked up once for each run of files in one
+// directory (a worker's files come in such runs) rather than once for each file: parent_path()
+// allocates, and each set lookup hashes the whole path.
+class parent_directory_cache {
+ public:
+  struct answer {
+    bool made = false;    // created by this copy: the file can be created in place
+    bool failed = false;  // could not be made: the file is skipped
+  };
+
+  explicit parent_directory_cache(const tree_directories& directories) : directories_(directories) {}
+
+  answer of(const std::filesystem::path& destination) {
+    // Two paths alike up to their last separator have the same parent.
+    const std::string& name = destination.native();
+    const std::string_view prefix(name.data(), std::min(name.size(), name.rfind('/') + 1));
+    if (!known_ || prefix != prefix_) {
+      const std::string parent = destination.parent_path().string();
+      answer_ = {directories_.made.contains(parent), directories_.failed.contains(parent)};
+      prefix_.assign(prefix);
+      known_ = true;
+    }
+    return answer_;
+  }
+
+ private:
+  const tree_directories& directories_;
+  std::string prefix_;
+  answer answer_;
+  bool known_ = false;
+};
+
 // Creates the plan's directories, parents first; an existing directory is used as it is.
 inline tree_directories create_directories(const copy_plan& plan, const cancellation_token& token) {
   tree_directories out;
@@ -662,6 +694,7 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
       constexpr std::uint64_t most_bytes = 8 << 20;
       turn this_turn;
       copy_tree_result& done = this_turn.done;
+      detail::parent_directory_cache parents(directories);
       for (std::size_t taken = 0; taken < most_files && done.bytes < most_bytes; ++taken) {
         const std::optional<std::size_t> claimed = claims.next(worker);
         if (!claimed) {
@@ -669,11 +702,11 @@ inline awaitable<copy_tree_result> copy_tree(boost::asio::any_io_executor pool, 
           break;
         }
         const auto& file = plan.files[*claimed];
-        const std::string parent = file.destination.parent_path().string();
-        if (directories.failed.contains(parent)) continue;
+        const auto parent = parents.of(file.destination);
+        if (parent.failed) continue;
         detail::observed_task task(options.observer);
         try {
-          const bool in_place = directories.made.contains(parent);
+          const bool in_place = parent.made;
           const copy_result copied =
               detail::file_copier(file.source, file.destination, per_file, cancelled, in_place).run();
           ++done.files;

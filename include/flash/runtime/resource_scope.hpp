@@ -26,6 +26,7 @@
 #include <boost/system/system_error.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -309,7 +310,11 @@ class resource_scope {
     }
     handle.fd_ = fd;  // closed with the scope from here on
     try {
-      handle.path_ = path;
+      // Made in place, the file has the destination's name: copy that path rather than parse it.
+      if (path == destination.native())
+        handle.path_ = handle.destination_;
+      else
+        handle.path_ = path;
     } catch (...) {
       ::unlink(path.c_str());
       throw;
@@ -318,7 +323,9 @@ class resource_scope {
   }
 
   // Called before a resource is opened, so that recording it cannot fail after it opened.
-  void reserve_one() { entries_.reserve(entries_.size() + 1); }
+  void reserve_one() {
+    if (entries_.size() == entries_.capacity()) entries_.reserve(std::max<std::size_t>(4, 2 * entries_.size()));
+  }
 
   template <class Release>
   void push(Release release, counter_member kind) {
