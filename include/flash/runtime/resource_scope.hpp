@@ -162,7 +162,7 @@ class temporary_file {
       throw error(errc::filesystem_error, "writing " + path_.string(),
                   std::error_code(errno, std::generic_category()));
     std::error_code ec;
-    if (path_ != destination_) std::filesystem::rename(path_, destination_, ec);
+    if (!in_place_) std::filesystem::rename(path_, destination_, ec);
     if (ec)
       throw error(errc::filesystem_error,
                   fmt::format("renaming {} to {}", path_.string(), destination_.string()), ec);
@@ -183,7 +183,7 @@ class temporary_file {
   // name, which another writer may have replaced since (two sources copied to one name): that
   // file is not this one's to remove. Only checked on failure.
   bool still_ours() const noexcept {
-    if (path_ != destination_ || fd_ < 0) return true;
+    if (!in_place_ || fd_ < 0) return true;
     struct stat mine {}, named {};
     if (::fstat(fd_, &mine) != 0 || ::lstat(path_.c_str(), &named) != 0) return false;
     return mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
@@ -192,6 +192,7 @@ class temporary_file {
   int fd_ = -1;
   std::filesystem::path path_;
   std::filesystem::path destination_;
+  bool in_place_ = false;  // path_ is destination_: nothing to rename
   bool committed_ = false;
 };
 
@@ -311,7 +312,8 @@ class resource_scope {
     handle.fd_ = fd;  // closed with the scope from here on
     try {
       // Made in place, the file has the destination's name: copy that path rather than parse it.
-      if (path == destination.native())
+      handle.in_place_ = path == destination.native();
+      if (handle.in_place_)
         handle.path_ = handle.destination_;
       else
         handle.path_ = path;
