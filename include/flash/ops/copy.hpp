@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <dirent.h>
 #include <exception>
 #include <fcntl.h>
 #include <filesystem>
@@ -421,36 +422,54 @@ struct copy_plan {
   /// the order they are read, and what cannot be read as failures.
   static void list_directory(const directory_entry& dir, copy_plan& into) {
     namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::directory_iterator it(dir.source, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      const fs::path& path = it->path();
-      fs::path target = dir.destination / path.filename();
+    auto failed = [&](int code) {
+      into.failures.emplace_back(errc::filesystem_error, copy_stage::reading_source, dir.source, dir.destination,
+                                 std::error_code(code, std::generic_category()));
+    };
+    std::unique_ptr<DIR, int (*)(DIR*)> stream(::opendir(dir.source.c_str()), &::closedir);
+    if (!stream) return failed(errno);
+    // Each entry's two paths are built from strings, each parsed once: a directory_iterator's
+    // path, its filename() and operator/ parse them three times, which was most of the walk.
+    auto prefix = [](const fs::path& directory) {
+      std::string text = directory.native();
+      if (!text.empty() && text.back() != '/') text += '/';
+      return text;
+    };
+    const std::string source_prefix = prefix(dir.source), destination_prefix = prefix(dir.destination);
+    for (;;) {
+      errno = 0;
+      const dirent* listed = ::readdir(stream.get());
+      if (!listed) {
+        if (errno != 0) failed(errno);
+        return;
+      }
+      const std::string_view name = listed->d_name;
+      if (name == "." || name == "..") continue;
+      fs::path path(source_prefix + listed->d_name);
+      fs::path target(destination_prefix + listed->d_name);
       // The listing's file type spares a stat of a regular file whose size is not wanted.
-      std::error_code type_ec;
-      if (!into.sizes && !it->is_symlink(type_ec) && !type_ec && it->is_regular_file(type_ec) && !type_ec) {
-        into.add_file(path, std::move(target), 0);
+      if (!into.sizes && listed->d_type == DT_REG) {
+        into.add_file(std::move(path), std::move(target), 0);
         continue;
       }
       struct stat entry {};
       if (::lstat(path.c_str(), &entry) != 0) {
         into.fail(path, target, errno);
       } else if (S_ISDIR(entry.st_mode)) {
-        into.directories.push_back({path, std::move(target), entry.st_mode & 07777});
+        into.directories.push_back({std::move(path), std::move(target), entry.st_mode & 07777});
       } else if (S_ISREG(entry.st_mode)) {
-        into.add_file(path, std::move(target), static_cast<std::uint64_t>(entry.st_size));
+        into.add_file(std::move(path), std::move(target), static_cast<std::uint64_t>(entry.st_size));
       } else if (S_ISLNK(entry.st_mode)) {
         std::error_code link_ec;
         fs::path link = fs::read_symlink(path, link_ec);
         if (link_ec)
           into.failures.emplace_back(errc::filesystem_error, copy_stage::reading_source, path, target, link_ec);
         else
-          into.add_symlink(path, std::move(target), std::move(link));
+          into.add_symlink(std::move(path), std::move(target), std::move(link));
       } else {
         into.fail(path, target, EOPNOTSUPP);  // devices, fifos and sockets are not copied
       }
     }
-    if (ec) into.failures.emplace_back(errc::filesystem_error, copy_stage::reading_source, dir.source, dir.destination, ec);
   }
 
   /// Appends everything `part` plans, after what this one plans.

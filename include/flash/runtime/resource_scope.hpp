@@ -148,8 +148,9 @@ class temporary_file {
   ~temporary_file() { discard(); }
 
   int native_handle() const noexcept { return fd_; }
-  /// The temporary's path, until commit() renames it to destination().
-  const std::filesystem::path& path() const noexcept { return path_; }
+  /// The temporary's path, until commit() renames it to destination() (a file made in place:
+  /// destination()).
+  const std::filesystem::path& path() const noexcept { return in_place_ ? destination_ : path_; }
   const std::filesystem::path& destination() const noexcept { return destination_; }
   bool committed() const noexcept { return committed_; }
 
@@ -159,7 +160,7 @@ class temporary_file {
   void commit(commit_options options = {}) {
     if (committed_) return;
     if ((options.sync && ::fsync(fd_) != 0) || ::close(std::exchange(fd_, -1)) != 0)
-      throw error(errc::filesystem_error, "writing " + path_.string(),
+      throw error(errc::filesystem_error, "writing " + path().string(),
                   std::error_code(errno, std::generic_category()));
     std::error_code ec;
     if (!in_place_) std::filesystem::rename(path_, destination_, ec);
@@ -171,28 +172,29 @@ class temporary_file {
 
   /// Closes and removes the temporary unless it was committed. Safe to call more than once.
   void discard() noexcept {
-    if (!committed_ && !path_.empty() && still_ours()) ::unlink(path_.c_str());
+    if (!committed_ && made_ && still_ours()) ::unlink(path().c_str());
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    path_.clear();
+    made_ = false;
   }
 
  private:
   friend class resource_scope;
 
-  // Whether path_ still names the file this one wrote. A file created in place has its final
+  // Whether path() still names the file this one wrote. A file created in place has its final
   // name, which another writer may have replaced since (two sources copied to one name): that
   // file is not this one's to remove. Only checked on failure.
   bool still_ours() const noexcept {
     if (!in_place_ || fd_ < 0) return true;
     struct stat mine {}, named {};
-    if (::fstat(fd_, &mine) != 0 || ::lstat(path_.c_str(), &named) != 0) return false;
+    if (::fstat(fd_, &mine) != 0 || ::lstat(destination_.c_str(), &named) != 0) return false;
     return mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
   }
 
   int fd_ = -1;
-  std::filesystem::path path_;
+  std::filesystem::path path_;  // the temporary beside the destination; empty when made in place
   std::filesystem::path destination_;
-  bool in_place_ = false;  // path_ is destination_: nothing to rename
+  bool in_place_ = false;  // made under the destination's name: nothing to rename
+  bool made_ = false;      // a file is there for discard() to remove
   bool committed_ = false;
 };
 
@@ -311,16 +313,13 @@ class resource_scope {
     }
     handle.fd_ = fd;  // closed with the scope from here on
     try {
-      // Made in place, the file has the destination's name: copy that path rather than parse it.
       handle.in_place_ = path == destination.native();
-      if (handle.in_place_)
-        handle.path_ = handle.destination_;
-      else
-        handle.path_ = path;
+      if (!handle.in_place_) handle.path_ = path;
     } catch (...) {
       ::unlink(path.c_str());
       throw;
     }
+    handle.made_ = true;
     return handle;
   }
 
