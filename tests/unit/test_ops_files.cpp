@@ -559,28 +559,41 @@ TEST_CASE("copy_tree copies many small files with a few workers, each file count
   CHECK(temporaries_in(dir / "copy").empty());
 }
 
-TEST_CASE("copy_tree gives the pool's threads back between turns of its workers", "[ops][copy]") {
+namespace {
+
+// Copies `files` files of `bytes` each with one worker on a one-thread pool, queueing other work
+// on the pool as the copy starts: returns what had been copied when that work ran.
+std::uint64_t bytes_copied_before_queued_work_ran(int files, std::size_t bytes) {
   temp_dir dir;
-  constexpr int files = 300;
   fs::create_directories(dir / "source");
-  for (int i = 0; i < files; ++i) write_file(dir / "source" / ("f" + std::to_string(i)), "x");
+  for (int i = 0; i < files; ++i) write_file(dir / "source" / ("f" + std::to_string(i)), std::string(bytes, 'x'));
   boost::asio::io_context io;
   flash::thread_pool pool(1);
-  std::atomic<int> copied{0};
-  std::atomic<int> copied_when_other_work_ran{-1};
+  std::atomic<std::uint64_t> copied{0};
+  std::atomic<std::uint64_t> copied_when_other_work_ran{0};
   std::atomic<bool> other_work_queued{false};
-  auto on_progress = [&](std::uint64_t) {
-    ++copied;
+  auto on_progress = [&](std::uint64_t n) {
+    copied += n;
     if (!other_work_queued.exchange(true))
       boost::asio::post(pool.get_executor(), [&] { copied_when_other_work_ran = copied.load(); });
   };
   auto result = run_async(io, flash::copy_tree(pool.get_executor(), dir / "source", dir / "copy",
                                                {.file = {.on_progress = on_progress}, .max_concurrency = 1}));
-  CHECK(result.files == files);
-  // The work queued during the copy ran after the worker's first turn (64 files), not after
-  // the whole copy.
-  CHECK(copied_when_other_work_ran > 0);
-  CHECK(copied_when_other_work_ran <= 64);
+  CHECK(result.files == static_cast<std::size_t>(files));
+  return copied_when_other_work_ran;
+}
+
+}  // namespace
+
+TEST_CASE("copy_tree gives the pool's threads back between turns of its workers", "[ops][copy]") {
+  // The work queued during the copy runs after the worker's first turn, not after the whole
+  // copy: a turn ends after 64 files, or once 8 MiB are copied.
+  const std::uint64_t small_files = bytes_copied_before_queued_work_ran(300, 1);
+  CHECK(small_files > 0);
+  CHECK(small_files <= 64);
+  const std::uint64_t large_files = bytes_copied_before_queued_work_ran(12, 1 << 20);
+  CHECK(large_files > 0);
+  CHECK(large_files <= 8 << 20);
 }
 
 TEST_CASE("file_claims hands each file out once, each worker its own stretch first", "[ops][copy]") {
