@@ -628,6 +628,7 @@ inline tree_directories create_directories(const copy_plan& plan, const cancella
 struct observed_task {
   explicit observed_task(task_observer* counting) : observer(counting) {
     if (!observer) return;
+    started = std::chrono::steady_clock::now();
     observer->task_spawned();
     observer->task_started();
   }
@@ -638,7 +639,7 @@ struct observed_task {
   observed_task& operator=(const observed_task&) = delete;
 
   task_observer* observer;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started;  // only with an observer
   bool cancelled = false;
 };
 
