@@ -360,7 +360,11 @@ c_library=$(compile_command "$library_object")
 mkdir -p "$data/pch/flash"
 pch_flags=$(printf '%s\n' "$c_h" | sed -e 's| -o [^ ]*||' -e 's| -c [^ ]*||')
 ct_pch_build=$( (cd "$BUILD_DIR" && seconds sh -c "$pch_flags -x c++-header $root/include/flash/flash.hpp -o $data/pch/flash/flash.hpp.gch") || echo n/a)
-c_h_pch=$(printf '%s\n' "$c_h" | sed -e "s| -c | -I$data/pch -include flash/flash.hpp -Winvalid-pch -c |")
+# Named by its full path: through -I, GCC would find <flash/flash.hpp> itself first, in
+# Flash's include directory, and never look for the .gch (it did so until 2026-12-04).
+c_h_pch=$(printf '%s\n' "$c_h" | sed -e "s| -c | -include $data/pch/flash/flash.hpp -Winvalid-pch -c |")
+pch_used=$( (cd "$BUILD_DIR" && sh -c "$(printf '%s\n' "$c_h_pch" | sed -e 's| -c | -H -fsyntax-only -c |')" 2>&1) | grep -c '^! ' || true)
+[ "$pch_used" -gt 0 ] || { log "compare.sh: the precompiled header was not used"; exit 1; }
 # Separate compilation: Flash's non-template code compiled once, into the library.
 ct_library=$( (cd "$BUILD_DIR" && seconds sh -c "$c_library") || echo n/a)
 # COMPILE_RUNS rounds of one compilation of each, so that a change in the machine's speed (by
