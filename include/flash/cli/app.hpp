@@ -39,8 +39,8 @@ namespace flash {
 class cli : public detail::declarations<cli> {
  public:
   explicit cli(std::string name, std::string description = {}) {
-    node_.name = std::move(name);
-    node_.description = std::move(description);
+    node_->name = std::move(name);
+    node_->description = std::move(description);
   }
 
   /// Adds `--version`, which prints `text` and exits with 0.
@@ -61,7 +61,7 @@ class cli : public detail::declarations<cli> {
     static_assert(flash::command<Name, Handler, HasSubcommands>::has_handler || HasSubcommands,
                   "flash::cli: this command has no handler; give it one with .run(handler), "
                   "or give it subcommands");
-    node_.children.push_back(std::move(declared).release());
+    node_->children.push_back(std::move(declared).release());
     return std::move(*this);
   }
 
@@ -73,15 +73,15 @@ class cli : public detail::declarations<cli> {
     static_assert(flash::command<Name, Handler, HasSubcommands>::has_handler,
                   "flash::cli::root_command: this command has no handler; give it one with .run(handler)");
     detail::command_node root = std::move(declared).release();
-    root.name = std::move(node_.name);
-    if (!node_.description.empty()) root.description = std::move(node_.description);
+    root.name = std::move(node_->name);
+    if (!node_->description.empty()) root.description = std::move(node_->description);
     // Options declared on the program come first, as they would without root_command.
-    root.declarations.insert(root.declarations.begin(), node_.declarations.begin(), node_.declarations.end());
-    root.exclusive_groups.insert(root.exclusive_groups.end(), node_.exclusive_groups.begin(),
-                                 node_.exclusive_groups.end());
-    root.children.insert(root.children.begin(), std::make_move_iterator(node_.children.begin()),
-                         std::make_move_iterator(node_.children.end()));
-    node_ = std::move(root);
+    root.declarations.insert(root.declarations.begin(), node_->declarations.begin(), node_->declarations.end());
+    root.exclusive_groups.insert(root.exclusive_groups.end(), node_->exclusive_groups.begin(),
+                                 node_->exclusive_groups.end());
+    root.children.insert(root.children.begin(), std::make_move_iterator(node_->children.begin()),
+                         std::make_move_iterator(node_->children.end()));
+    *node_ = std::move(root);
     return std::move(*this);
   }
 

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -33,8 +34,8 @@ class command : public detail::declarations<command<Name, Handler, HasSubcommand
   static constexpr bool has_subcommands = HasSubcommands;
 
   explicit command(std::string description) {
-    this->node_.name = std::string(name);
-    this->node_.description = std::move(description);
+    this->node_->name = std::string(name);
+    this->node_->description = std::move(description);
   }
 
   /// Sets the handler. Its signature says how it runs (see flash/cli/handler_concepts.hpp).
@@ -54,8 +55,8 @@ class command : public detail::declarations<command<Name, Handler, HasSubcommand
                   "give its parameters their types");
     command<Name, H, HasSubcommands> next(std::move(this->node_));
     if constexpr (detail::shapes_matched<H> == 1) {
-      next.node_.traits = {detail::shape_of<H>(), detail::is_cpu_bound<H>};
-      next.node_.invoke = [handler = H(std::forward<F>(handler))](
+      next.node_->traits = {detail::shape_of<H>(), detail::is_cpu_bound<H>};
+      next.node_->invoke = [handler = H(std::forward<F>(handler))](
                               runtime& rt, execution_model model,
                               std::vector<const values*> scopes) mutable {
         return detail::invoke_handler(handler, rt, model, std::move(scopes));
@@ -71,42 +72,42 @@ class command : public detail::declarations<command<Name, Handler, HasSubcommand
                       ChildHasSubcommands,
                   "flash::cmd: this subcommand has no handler; give it one with .run(handler), "
                   "or give it subcommands");
-    this->node_.children.push_back(std::move(child).release());
+    this->node_->children.push_back(std::move(child).release());
     return command<Name, Handler, true>(std::move(this->node_));
   }
 
   /// Runs the command on `model` whatever its handler's shape suggests (FLASH_MODEL still wins).
   command model(execution_model chosen) && {
-    this->node_.declared_model = chosen;
+    this->node_->declared_model = chosen;
     return std::move(*this);
   }
 
   /// Cancels the command, and fails it with errc::timeout, when it runs longer than `limit`.
   command timeout(std::chrono::milliseconds limit) && {
-    this->node_.timeout = limit;
+    this->node_->timeout = limit;
     return std::move(*this);
   }
 
   /// How many children the command's task groups run at once (10 unless set).
   command max_concurrency(std::size_t limit) && {
-    this->node_.max_concurrency = limit;
+    this->node_->max_concurrency = limit;
     return std::move(*this);
   }
 
   /// Bytes the context's allocator may hand out before failing with errc::resource_exhausted.
   command memory_limit(std::size_t bytes) && {
-    this->node_.memory_limit = bytes;
+    this->node_->memory_limit = bytes;
     return std::move(*this);
   }
 
   /// The declaration with its type erased, for the app that collects it.
-  detail::command_node release() && { return std::move(this->node_); }
+  detail::command_node release() && { return std::move(*this->node_); }
 
  private:
   template <fixed_string, class, bool>
   friend class command;
 
-  explicit command(detail::command_node node) : base(std::move(node)) {}
+  explicit command(std::unique_ptr<detail::command_node> node) : base(std::move(node)) {}
 };
 
 /// Declares the command `Name`: `flash::cmd<"greet">("Greet someone")`.

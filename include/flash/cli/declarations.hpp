@@ -8,6 +8,7 @@
 
 #include <CLI/App.hpp>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -66,38 +67,65 @@ void finish_declaration(CLI::Option* option, const Settings& settings, values& s
   if (!settings.prompt.empty()) store.set_prompt(key, {settings.prompt, settings.secret});
 }
 
+// The declarations themselves depend on the value's type only, not on the command declaring
+// them (each flash::cmd<"name"> is a type of its own): one copy of each serves every command.
+
+/// Declares an option with a value of type T (a std::vector<T> takes the option many times).
+template <class T>
+command_node::declaration option_declaration(std::string names, std::string description, option_settings<T> settings) {
+  return [names = std::move(names), description = std::move(description),
+          settings = std::move(settings)](CLI::App& app, values& store) {
+    std::string key = key_of(names);
+    T& target = store.declare<T>(key, settings.default_value.value_or(T{}));
+    CLI::Option* option = app.add_option(names, target, description);
+    if (settings.default_value) option->capture_default_str();
+    // A value to prompt for is required too, but asked for rather than refused when missing.
+    if (settings.required && settings.prompt.empty()) option->required();
+    finish_declaration<T>(option, settings, store, key);
+  };
+}
+
+/// Declares an on/off flag.
+inline command_node::declaration flag_declaration(std::string names, std::string description, flag_settings settings) {
+  return [names = std::move(names), description = std::move(description),
+          settings = std::move(settings)](CLI::App& app, values& store) {
+    std::string key = key_of(names);
+    bool& target = store.declare<bool>(key, false);
+    CLI::Option* option = app.add_flag(names, target, description);
+    if (!settings.env.empty()) option->envname(settings.env);
+    store.bind(key, option);
+    if (!settings.prompt.empty()) store.set_prompt(key, {settings.prompt, false, true});
+  };
+}
+
+/// Declares a positional argument; a std::vector<T> takes all the remaining ones.
+template <class T>
+command_node::declaration arg_declaration(std::string name, std::string description, arg_settings<T> settings) {
+  return [name = std::move(name), description = std::move(description),
+          settings = std::move(settings)](CLI::App& app, values& store) {
+    T& target = store.declare<T>(name, settings.default_value.value_or(T{}));
+    CLI::Option* option = app.add_option(name, target, description);
+    if (settings.default_value) option->capture_default_str();
+    if (!settings.default_value && !settings.optional && settings.prompt.empty()) option->required();
+    finish_declaration<T>(option, settings, store, name);
+  };
+}
+
+/// The declaring half of flash::cmd and flash::cli. The node is held through a pointer, so
+/// that each step of a chain such as `.option(...).flag(...)` moves a pointer, not the node.
 template <class Derived>
 class declarations {
  public:
   /// An option with a value of type T (a std::vector<T> takes the option many times).
   template <class T>
   Derived option(std::string names, std::string description, option_settings<T> settings = {}) && {
-    node_.declarations.push_back(
-        [names = std::move(names), description = std::move(description),
-         settings = std::move(settings)](CLI::App& app, values& store) {
-          std::string key = key_of(names);
-          T& target = store.declare<T>(key, settings.default_value.value_or(T{}));
-          CLI::Option* option = app.add_option(names, target, description);
-          if (settings.default_value) option->capture_default_str();
-          // A value to prompt for is required too, but asked for rather than refused when missing.
-          if (settings.required && settings.prompt.empty()) option->required();
-          finish_declaration<T>(option, settings, store, key);
-        });
+    node_->declarations.push_back(option_declaration<T>(std::move(names), std::move(description), std::move(settings)));
     return static_cast<Derived&&>(*this);
   }
 
   /// An on/off flag: `.flag("-l,--loud", "Shout")`, read with `ctx.get<bool>("loud")`.
   Derived flag(std::string names, std::string description, flag_settings settings = {}) && {
-    node_.declarations.push_back(
-        [names = std::move(names), description = std::move(description),
-         settings = std::move(settings)](CLI::App& app, values& store) {
-          std::string key = key_of(names);
-          bool& target = store.declare<bool>(key, false);
-          CLI::Option* option = app.add_flag(names, target, description);
-          if (!settings.env.empty()) option->envname(settings.env);
-          store.bind(key, option);
-          if (!settings.prompt.empty()) store.set_prompt(key, {settings.prompt, false, true});
-        });
+    node_->declarations.push_back(flag_declaration(std::move(names), std::move(description), std::move(settings)));
     return static_cast<Derived&&>(*this);
   }
 
@@ -105,15 +133,7 @@ class declarations {
   /// has a default or is marked optional.
   template <class T>
   Derived arg(std::string name, std::string description, arg_settings<T> settings = {}) && {
-    node_.declarations.push_back(
-        [name = std::move(name), description = std::move(description),
-         settings = std::move(settings)](CLI::App& app, values& store) {
-          T& target = store.declare<T>(name, settings.default_value.value_or(T{}));
-          CLI::Option* option = app.add_option(name, target, description);
-          if (settings.default_value) option->capture_default_str();
-          if (!settings.default_value && !settings.optional && settings.prompt.empty()) option->required();
-          finish_declaration<T>(option, settings, store, name);
-        });
+    node_->declarations.push_back(arg_declaration<T>(std::move(name), std::move(description), std::move(settings)));
     return static_cast<Derived&&>(*this);
   }
 
@@ -127,15 +147,15 @@ class declarations {
 
   /// At most one of these options may be given.
   Derived exclusive(std::vector<std::string> names) && {
-    node_.exclusive_groups.push_back(std::move(names));
+    node_->exclusive_groups.push_back(std::move(names));
     return static_cast<Derived&&>(*this);
   }
 
  protected:
   declarations() = default;
-  explicit declarations(command_node node) : node_(std::move(node)) {}
+  explicit declarations(std::unique_ptr<command_node> node) : node_(std::move(node)) {}
 
-  command_node node_;
+  std::unique_ptr<command_node> node_ = std::make_unique<command_node>();
 };
 
 }  // namespace flash::detail

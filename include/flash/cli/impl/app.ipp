@@ -35,7 +35,7 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
   // be one of them. A command line the lean parse refuses is parsed again with everything
   // declared, so that help and error messages are the same either way.
   if (!may_use_builtins(words)) {
-    invocation lean(node_, false);
+    invocation lean(*node_, false);
     if (auto status = declare(lean, false, out, err)) return *status;
     bool parsed = false;
     try {
@@ -46,7 +46,7 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
     if (parsed && find_chosen(lean).node->invoke && !redeclares_builtins(lean)) return execute(lean, out, err);
   }
 
-  invocation full(node_, true);
+  invocation full(*node_, true);
   if (auto status = declare(full, true, out, err)) return *status;
   std::vector<std::string> args(words.begin(), words.end());
   if (!args.empty() && args.front() == detail::complete_entry_point) {
@@ -61,7 +61,7 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
     return report_parse_error(full, e, out, err);
   }
   if (full.global.completion && full.global.completion->parsed()) {
-    out << detail::completion_script(full.global.shell, node_.name);
+    out << detail::completion_script(full.global.shell, node_->name);
     return exit_code::success;
   }
   if (full.global.docs && full.global.docs->parsed())
@@ -102,10 +102,10 @@ FLASH_DECL std::optional<int> cli::declare(invocation& call, bool with_builtins,
   try {
     declare_basics(call.app, out);
     if (with_builtins) declare_globals(call.app, call.global);
-    bind(call.app, node_, node_.name, nullptr, call.bound);
+    bind(call.app, *node_, node_->name, nullptr, call.bound);
     if (with_builtins) declare_builtins(call.app, call.global);
   } catch (const std::exception& e) {
-    err << fmt::format("{}: error in the command declarations: {}\n", node_.name, e.what());
+    err << fmt::format("{}: error in the command declarations: {}\n", node_->name, e.what());
     return exit_code::failure;
   }
   return std::nullopt;
@@ -277,10 +277,10 @@ FLASH_DECL void cli::declare_builtins(CLI::App& app, global_choices& global) con
   const value_hint shells{value_kind::choice, detail::completion_shells};
   const value_hint formats{value_kind::choice, reference_formats};
   auto declared = [&](std::string_view name) {
-    return std::any_of(node_.children.begin(), node_.children.end(),
+    return std::any_of(node_->children.begin(), node_->children.end(),
                        [&](const detail::command_node& c) { return c.name == name; });
   };
-  if (node_.invoke) {
+  if (node_->invoke) {
     global.hints.emplace_back(
         app.add_option("--completion", global.shell, "Print a completion script for SHELL and exit")
             ->type_name("SHELL")
@@ -298,7 +298,7 @@ FLASH_DECL void cli::declare_builtins(CLI::App& app, global_choices& global) con
   }
   if (!declared("completion")) {
     global.completion = app.add_subcommand(
-        "completion", fmt::format("Print a shell completion script: source <({} completion bash)", node_.name));
+        "completion", fmt::format("Print a shell completion script: source <({} completion bash)", node_->name));
     global.hints.emplace_back(global.completion->add_option("shell", global.shell, "The shell: bash, zsh or fish")
                                   ->required()
                                   ->check(CLI::IsMember(detail::completion_shells)),
@@ -333,7 +333,7 @@ FLASH_DECL detail::hint_lookup cli::hints_of(const invocation& call) {
 
 FLASH_DECL std::optional<int> cli::run_root_builtin(const CLI::App& app, const std::vector<std::string>& args,
                                     std::ostream& out, std::ostream& err) const {
-  if (!node_.invoke || args.empty()) return std::nullopt;
+  if (!node_->invoke || args.empty()) return std::nullopt;
   for (std::string_view name : {"--completion", "--docs"}) {
     std::string value;
     if (args.size() == 2 && args[0] == name) {
@@ -345,12 +345,12 @@ FLASH_DECL std::optional<int> cli::run_root_builtin(const CLI::App& app, const s
     }
     const auto& allowed = name == "--completion" ? detail::completion_shells : reference_formats;
     if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-      err << error_line(err, node_.name,
+      err << error_line(err, node_->name,
                         fmt::format("{}: '{}' is not one of {}", name, value, fmt::join(allowed, ", ")));
       return exit_code::usage;
     }
     if (name == "--completion") {
-      out << detail::completion_script(value, node_.name);
+      out << detail::completion_script(value, node_->name);
       return exit_code::success;
     }
     return write_reference(app, value, ".", out, err);
@@ -374,7 +374,7 @@ FLASH_DECL int cli::write_reference(const CLI::App& app, std::string_view format
     if (!file || std::rename(temporary.c_str(), path.c_str()) != 0) {
       const int error_number = errno;
       std::remove(temporary.c_str());
-      err << error_line(err, node_.name, fmt::format("writing {}: {}", path, std::strerror(error_number)));
+      err << error_line(err, node_->name, fmt::format("writing {}: {}", path, std::strerror(error_number)));
       return exit_code::failure;
     }
     out << path << '\n';
