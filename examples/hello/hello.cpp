@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
                    .run(flash::cpu_bound(primes)))
       .command(flash::cmd<"save">("Write FILE through a temporary file, after a wait")
                    .arg<std::string>("file", "The file to write")
-                   .option<int>("--ms", "How long to wait before committing", {.default_value = 0})
+                   .option<int>("--ms", "How long to wait before committing, in milliseconds",
+                                {.default_value = 0, .check = flash::range(0, 3'600'000)})
                    .run(save))
       .command(flash::cmd<"login">("Log in, asking for what the command line does not give")
                    .option<std::string>("-u,--user", "Who logs in", {.env = "HELLO_USER", .prompt = "User name"})

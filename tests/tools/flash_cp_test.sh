@@ -142,6 +142,28 @@ exec 3>&-
 [[ ! -e from-fifo ]] && pass || fail "Ctrl-C left the destination"
 no_temporaries "after Ctrl-C from a FIFO"
 
+# A second Ctrl-C ends the process at once, even while a read blocks: the files being written
+# are removed all the same, the ones finished are kept whole.
+mkdir -p two-signals
+exec 3<>fifo
+printf 'some data before the interrupts\n' >&3
+"$flash_cp" src/a/file1 fifo two-signals 2>/dev/null &
+pid=$!
+for _ in $(seq 1 200); do
+  [[ -n $(find two-signals -name '.fifo.flash-*' -size +0) ]] && break
+  sleep 0.05
+done
+kill -INT $pid
+sleep 0.2
+kill -INT $pid
+wait $pid
+status=$?
+exec 3>&-
+[[ $status -eq 130 ]] && pass || fail "two Ctrl-Cs while a read blocks: exit $status"
+[[ ! -e two-signals/fifo ]] && pass || fail "the forced exit left the FIFO's destination"
+[[ -z $(find two-signals -name '.*flash-*') ]] && pass || fail "the forced exit left a temporary: $(ls -a two-signals)"
+cmp -s src/a/file1 two-signals/file1 && pass || fail "the file copied before the interrupts is not whole"
+
 # A large file: interrupted while its data goes through the kernel. If the machine copies it
 # before the signal arrives, it must then be whole.
 fallocate -l 2G large.bin 2>/dev/null || truncate -s 2G large.bin

@@ -170,6 +170,56 @@ TEST_CASE("configuration files: command line over environment over file over def
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a configuration file that names no option or command is refused with its line", "[cli][config]") {
+  const auto dir = temporary_directory();
+  auto refused = [&](const std::string& contents) {
+    std::ofstream(dir / "tool.toml") << contents;
+    auto app = sample_app();
+    return run_cli(app, {"--config", (dir / "tool.toml").string(), "build"});
+  };
+  const std::string file = (dir / "tool.toml").string();
+
+  auto misspelt = refused("# settings\n[build]\njobs = 3\njbos = 4\n");
+  CHECK(misspelt.status == 2);
+  CHECK_THAT(misspelt.err, Catch::Contains(file + ":4: unknown option 'jbos'; did you mean 'jobs'?"));
+
+  auto section = refused("[biuld]\njobs = 3\n");
+  CHECK(section.status == 2);
+  CHECK_THAT(section.err, Catch::Contains(file + ":1: unknown section 'biuld'"));
+
+  auto dotted = refused("build.jobz = 3\n");
+  CHECK_THAT(dotted.err, Catch::Contains(file + ":1: unknown option 'jobz'"));
+
+  auto garbage = refused("[build]\nthis is not a setting\n");
+  CHECK(garbage.status == 2);
+  CHECK_THAT(garbage.err, Catch::Contains(file + ":2: expected 'name = value' or '[section]', found 'this is not a setting'"));
+
+  // A value the option refuses names the file it came from.
+  auto bad_value = refused("[build]\nalgo = \"md5\"\n");
+  CHECK(bad_value.status == 2);
+  CHECK_THAT(bad_value.err, Catch::Contains("--algo (from " + file + "): "));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a bad value from the environment names the variable; a non-number is not 'out of range'", "[cli][config]") {
+  auto app = flash::cli("tool").command(flash::cmd<"build">().option<int>(
+      "-j,--jobs", "Parallel jobs", {.default_value = 2, .env = "TOOL_JOBS", .check = flash::range(1, 64)}).run(
+      [](flash::context&) {}));
+  {
+    scoped_env env("TOOL_JOBS", "many");
+    auto result = run_cli(app, {"build"});
+    CHECK(result.status == 2);
+    CHECK_THAT(result.err, Catch::Contains("--jobs (from the environment variable TOOL_JOBS): 'many' is not a whole number"));
+    // Given on the command line, the value is the command line's, and so is the blame.
+    auto given = run_cli(app, {"build", "--jobs=0"});
+    CHECK_THAT(given.err, Catch::Contains("error: --jobs: Value 0 not in range 1 to 64"));
+  }
+  scoped_env clear("TOOL_JOBS", nullptr);
+  CHECK_THAT(run_cli(app, {"build", "-j", "1.5"}).err, Catch::Contains("--jobs: '1.5' is not a whole number"));
+  CHECK_THAT(run_cli(app, {"build", "-j", "65"}).err, Catch::Contains("--jobs: Value 65 not in range 1 to 64"));
+  CHECK(run_cli(app, {"build", "-j64"}).status == 0);
+}
+
 TEST_CASE("the built-ins work when only the environment or a default file names them", "[cli][config]") {
   // A command line that names no built-in is parsed without them; these must still count.
   const auto dir = temporary_directory();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -298,6 +299,7 @@ TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signa
     // A handler that ignores the first request to stop.
     auto app = flash::cli("app").command(flash::cmd<"stubborn">().run([](flash::context&) {
       std::raise(SIGINT);
+      std::this_thread::sleep_for(100ms);
       std::raise(SIGINT);
       ::_exit(42);  // never reached: the second signal ended the process
     }));
@@ -305,6 +307,82 @@ TEST_CASE("a second Ctrl-C ends the process at once with 130", "[dispatch][signa
   });
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
+}
+
+TEST_CASE("the same signal twice at once (as GNU timeout sends it) is one request to stop", "[dispatch][signals]") {
+  const int status = in_child([] {
+    static bool ran_to_end = false;  // a forced exit would not get here
+    auto app = flash::cli("app")
+                   .command(flash::cmd<"blocking">().run([](flash::context& ctx) {
+                     std::raise(SIGINT);
+                     std::raise(SIGINT);
+                     ran_to_end = ctx.is_cancelled();
+                   }))
+                   .command(flash::cmd<"coroutine">().run([](flash::context& ctx) -> flash::awaitable<void> {
+                     std::raise(SIGTERM);
+                     std::raise(SIGTERM);
+                     try {
+                       co_await flash::sleep_for(10s);
+                     } catch (const boost::system::system_error&) {
+                     }
+                     ran_to_end = ctx.is_cancelled();
+                   }));
+    if (run_in_child(app, "coroutine") != 143 || !ran_to_end) return 11;
+    ran_to_end = false;
+    if (run_in_child(app, "blocking") != 130 || !ran_to_end) return 10;
+    return 0;
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a second Ctrl-C removes the files being written before it ends the process", "[dispatch][signals]") {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("flash-forced-exit-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  for (const char* model : {"blocking", "coroutine"}) {
+    INFO(model);
+    const int status = in_child([&] {
+      auto write_files = [&](flash::resource_scope& scope) {
+        auto& kept = scope.create_temporary(dir / "kept.txt");
+        REQUIRE(::write(kept.native_handle(), "all", 3) == 3);
+        kept.commit({.sync = false});
+        auto& temporary = scope.create_temporary(dir / "half.txt");
+        auto& in_place = scope.create_in_place(dir / "in-place.txt");
+        REQUIRE(::write(temporary.native_handle(), "half", 4) == 4);
+        REQUIRE(::write(in_place.native_handle(), "half", 4) == 4);
+      };
+      auto app = flash::cli("app")
+                     .command(flash::cmd<"blocking">().run([&](flash::context&) {
+                       flash::resource_scope scope;
+                       write_files(scope);
+                       std::raise(SIGINT);
+                       std::this_thread::sleep_for(100ms);
+                       std::raise(SIGINT);
+                       ::_exit(42);  // never reached
+                     }))
+                     .command(flash::cmd<"coroutine">().run([&](flash::context&) -> flash::awaitable<void> {
+                       flash::resource_scope scope;
+                       write_files(scope);
+                       // Each signal arrives through the event loop, while the coroutine waits,
+                       // shielded from the first request to stop.
+                       std::raise(SIGINT);
+                       co_await flash::shielded([]() -> flash::awaitable<void> {
+                         co_await flash::sleep_for(100ms);
+                         std::raise(SIGINT);
+                         co_await flash::sleep_for(10s);
+                       }());
+                       ::_exit(42);
+                     }));
+      return run_in_child(app, model);
+    });
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    std::vector<std::string> left;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+    CHECK(left == std::vector<std::string>{"kept.txt"});
+    std::filesystem::remove(dir / "kept.txt");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 

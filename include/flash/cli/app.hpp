@@ -190,7 +190,12 @@ private:
 
   static std::string error_line(const std::ostream& to, std::string_view command, std::string_view message);
 
-  static int report_parse_error(invocation& call, const CLI::ParseError& e, std::ostream& out, std::ostream& err);
+  static int report_parse_error(invocation& call, const CLI::ParseError& e, std::span<const char* const> words,
+                                std::ostream& out, std::ostream& err);
+  // For a value the command line did not give: where it came from (" (from the environment
+  // variable X)", " (from FILE)"), else empty.
+  static std::string value_source(const CLI::App& root, const CLI::Option& option, std::span<const char* const> words);
+  static std::string configuration_files(const CLI::App& root);
 
   // "unknown command 'gret'; did you mean 'greet'?" in place of CLI11's list of extras.
   static std::optional<std::string> describe_extras(const bound_command& at);

@@ -3,10 +3,12 @@
 // (exit 2) whose message names the option.
 
 #include <CLI/Error.hpp>  // Validators.hpp uses it without including it
+#include <CLI/TypeTools.hpp>
 #include <CLI/Validators.hpp>
 
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,10 +42,18 @@ class validator : public CLI::Validator {
   value_hint hint_;
 };
 
-/// A number within [min, max].
+/// A number within [min, max]. Text that is no number of type T is refused as such, not as
+/// out of range.
 template <class T>
 validator range(T min, T max) {
-  return {CLI::Range(min, max), {value_kind::none}};
+  CLI::Validator within = CLI::Range(min, max);
+  auto check = [within](std::string& input) -> std::string {
+    T value{};
+    if (!CLI::detail::lexical_cast(input, value))
+      return "'" + input + "' is not " + (std::is_integral_v<T> ? "a whole number" : "a number");
+    return within(input);
+  };
+  return {CLI::Validator(check, within.get_description(), within.get_name()), {value_kind::none}};
 }
 
 /// A path to an existing file (not a directory).

@@ -136,7 +136,7 @@ class runtime {
   int drive_coroutine(executor_type target, function_ref<awaitable<int>()> work);
   int drive_green(executor_type target, function_ref<int(yield_context)> work);
 
-  void watch_signals(boost::asio::signal_set& signals);
+  void watch_signals(detail::drive_state& state);
 
   runtime_options options_;
   cancellation_source cancel_;

@@ -2,12 +2,18 @@
 // Turning SIGINT and SIGTERM into a cancellation request for the running command.
 //
 // The first signal asks the command to stop; a second one ends the process at once with
-// 128 + the signal's number, as a shell reports a process killed by it.
+// 128 + the signal's number, as a shell reports a process killed by it, removing the files it
+// was writing (unfinished_files). The same signal again within 50 ms is the same request, not
+// a second one: GNU timeout, and kill with a process group, send it to the process and to its
+// group, so it arrives twice within microseconds.
 
 #include <flash/runtime/cancellation.hpp>
+#include <flash/runtime/unfinished_files.hpp>
 
 #include <atomic>
 #include <csignal>
+#include <cstdint>
+#include <ctime>
 #include <unistd.h>
 
 namespace flash::detail {
@@ -17,10 +23,36 @@ inline std::atomic<int>& pending_interrupt() noexcept {
   return signal_number;
 }
 
-/// Records `signal_number` as the interrupt; returns false when one was already recorded.
+// When the pending interrupt arrived, in monotonic nanoseconds; 0 until it is recorded.
+inline std::atomic<std::int64_t>& pending_interrupt_time() noexcept {
+  static std::atomic<std::int64_t> nanoseconds{0};
+  return nanoseconds;
+}
+
+/// Forgets the interrupt of an earlier command.
+inline void clear_interrupt() noexcept {
+  pending_interrupt_time().store(0);
+  pending_interrupt().store(0);
+}
+
+/// Records `signal_number` as the interrupt (async-signal-safe). Returns false when this is a
+/// second request, which should end the process at once.
 inline bool record_interrupt(int signal_number) noexcept {
+  struct timespec now {};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::int64_t nanoseconds = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
   int expected = 0;
-  return pending_interrupt().compare_exchange_strong(expected, signal_number);
+  if (pending_interrupt().compare_exchange_strong(expected, signal_number)) {
+    pending_interrupt_time().store(nanoseconds);
+    return true;
+  }
+  const std::int64_t first = pending_interrupt_time().load();  // 0: being recorded right now
+  return expected == signal_number && (first == 0 || nanoseconds - first < 50'000'000);
+}
+
+/// Ends the process for a second interrupt: 128 + its number, the unfinished files removed.
+[[noreturn]] inline void exit_on_second_interrupt(int signal_number) noexcept {
+  unfinished_files::remove_all_and_exit(128 + signal_number);
 }
 
 /// Async-signal-safe SIGINT and SIGTERM handlers for code that runs no event loop (the blocking
@@ -82,7 +114,7 @@ class interrupt_handlers {
 
   static void on_signal(int signal_number, siginfo_t* info, void* context) noexcept {
     if (auto* target = current_target().load()) {
-      if (!record_interrupt(signal_number)) ::_exit(128 + signal_number);
+      if (!record_interrupt(signal_number)) exit_on_second_interrupt(signal_number);
       target->mark_cancelled();
       return;
     }

@@ -18,6 +18,7 @@
 
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
+#include <flash/runtime/unfinished_files.hpp>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -78,6 +80,14 @@ inline std::optional<mode_t> process_umask() {
     return found;
   }();
   return mask;
+}
+
+/// Replaces the trailing XXXXXX of `path` with six random letters and digits, as mkstemp does.
+inline void fill_random_suffix(std::string& path) {
+  static constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::minstd_rand generator(std::random_device{}());
+  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  for (std::size_t i = path.size() - 6; i < path.size(); ++i) path[i] = alphabet[pick(generator)];
 }
 }  // namespace detail
 
@@ -168,6 +178,7 @@ class temporary_file {
       throw error(errc::filesystem_error,
                   fmt::format("renaming {} to {}", path_.string(), destination_.string()), ec);
     committed_ = true;
+    unfinished_.reset();
   }
 
   /// Closes and removes the temporary unless it was committed. Safe to call more than once.
@@ -175,6 +186,7 @@ class temporary_file {
     if (!committed_ && made_ && still_ours()) ::unlink(path().c_str());
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     made_ = false;
+    unfinished_.reset();
   }
 
  private:
@@ -196,6 +208,7 @@ class temporary_file {
   bool in_place_ = false;  // made under the destination's name: nothing to rename
   bool made_ = false;      // a file is there for discard() to remove
   bool committed_ = false;
+  detail::unfinished_files::entry unfinished_;  // removed by a forced exit until committed
 };
 
 class resource_scope {
@@ -222,9 +235,19 @@ class resource_scope {
   temporary_file& create_temporary(const std::filesystem::path& destination, mode_t mode = 0644) {
     check_writable_destination(destination);
     const auto directory = destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
-    std::string pattern = (directory / ("." + destination.filename().string() + ".flash-XXXXXX")).string();
-    temporary_file& handle = record_file(destination, std::move(pattern), "creating a temporary file for ",
-                                         [](std::string& path) { return ::mkstemp(path.data()); });
+    std::string path = (directory / ("." + destination.filename().string() + ".flash-XXXXXX")).string();
+    temporary_file& handle =
+        record_file(destination, std::move(path), "creating a temporary file for ", [](std::string& path, auto& registration) {
+          // mkstemp's way, with the name known before the file exists (see unfinished_files).
+          int fd = -1;
+          for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+            detail::fill_random_suffix(path);
+            fd = detail::unfinished_files::create(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600,
+                                                  registration);
+            if (fd < 0 && errno != EEXIST) break;
+          }
+          return fd;
+        });
     ::fchmod(handle.native_handle(), mode);
     return handle;
   }
@@ -237,8 +260,9 @@ class resource_scope {
   /// mid-write leaves the partial file under its name. Throws flash::error naming the
   /// destination (EEXIST when something is there).
   temporary_file& create_in_place(const std::filesystem::path& destination, mode_t mode = 0644) {
-    temporary_file& handle = record_file(destination, destination.string(), "creating ", [mode](std::string& path) {
-      return ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    temporary_file& handle = record_file(destination, destination.string(), "creating ", [mode](std::string& path, auto& registration) {
+      return detail::unfinished_files::create(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode,
+                                              registration);
     });
     const std::optional<mode_t> umask = detail::process_umask();
     if (!umask || (mode & *umask) != 0) ::fchmod(handle.native_handle(), mode);
@@ -296,8 +320,9 @@ class resource_scope {
   };
 
   // A file written for `destination`, created at `path` by `create` (a descriptor, or -1 and
-  // errno; mkstemp rewrites the path). It is recorded before it exists, so that recording
-  // cannot fail once there is a file to remove; a failure throws `what` + the destination.
+  // errno; a temporary's random suffix is chosen in `path`). It is recorded before it exists,
+  // so that recording cannot fail once there is a file to remove; a failure throws `what` +
+  // the destination.
   template <class Create>
   temporary_file& record_file(const std::filesystem::path& destination, std::string path, std::string_view what,
                               Create create) {
@@ -305,7 +330,7 @@ class resource_scope {
     temporary_file& handle = *file;
     reserve_one();
     push([file = std::move(file)] { file->discard(); }, &resource_tracker::temporaries_);
-    const int fd = create(path);
+    const int fd = create(path, handle.unfinished_);
     if (fd < 0) {
       const int code = errno;
       forget_newest();  // nothing was created: not counted as open

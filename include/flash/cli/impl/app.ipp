@@ -27,7 +27,7 @@
 namespace flash {
 
 FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) const {
-  detail::pending_interrupt().store(0);
+  detail::clear_interrupt();
   const std::span<const char* const> words(argv + std::min(argc, 1), argv + argc);
 
   // Most command lines name none of the built-in commands and options and do not ask for
@@ -58,7 +58,7 @@ FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, st
   try {
     full.app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return report_parse_error(full, e, out, err);
+    return report_parse_error(full, e, words, out, err);
   }
   if (full.global.completion && full.global.completion->parsed()) {
     out << detail::completion_script(full.global.shell, node_->name);
@@ -200,7 +200,8 @@ FLASH_DECL std::string cli::error_line(const std::ostream& to, std::string_view 
   return fmt::format("{}: {} {}\n", command, style.paint(style.error, "error:"), message);
 }
 
-FLASH_DECL int cli::report_parse_error(invocation& call, const CLI::ParseError& e, std::ostream& out, std::ostream& err) {
+FLASH_DECL int cli::report_parse_error(invocation& call, const CLI::ParseError& e, std::span<const char* const> words,
+                                       std::ostream& out, std::ostream& err) {
   if (e.get_exit_code() == 0) {  // --help or --version
     call.app.exit(e, out, err);
     return exit_code::success;
@@ -213,9 +214,53 @@ FLASH_DECL int cli::report_parse_error(invocation& call, const CLI::ParseError& 
   if (may_be_unknown_word) {
     if (auto unknown = describe_extras(at)) message = *unknown;
   }
+  if (dynamic_cast<const CLI::ConfigError*>(&e)) {
+    const auto* located = dynamic_cast<const detail::config_file_error*>(&e);
+    const std::string line = located && located->line() > 0 ? fmt::format(":{}", located->line()) : "";
+    message = fmt::format("{}{}: {}", configuration_files(call.app), line, message);
+  }
+  // A bad value from the environment or a configuration file: say which, as the command line
+  // does not show it. CLI11 starts the message with the option's name.
+  if (dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e)) {
+    bool found = false;
+    for (const bound_command* b = &at; b && !found; b = b->parent)
+      for (const CLI::Option* option : b->app->get_options()) {
+        const std::string& name = option->get_name();
+        if (found || option->count() == 0 || !message.starts_with(name + ":")) continue;
+        message.insert(name.size(), value_source(call.app, *option, words));
+        found = true;
+      }
+  }
   err << error_line(err, at.store.command(), message)
       << fmt::format("Run '{} --help' for more information.\n", at.store.command());
   return exit_code::usage;
+}
+
+FLASH_DECL std::string cli::value_source(const CLI::App& root, const CLI::Option& option,
+                                         std::span<const char* const> words) {
+  for (std::string_view word : words) {
+    if (word == "--") break;
+    for (const auto& name : option.get_lnames())
+      if (word.starts_with("--" + name) && (word.size() == name.size() + 2 || word[name.size() + 2] == '='))
+        return {};
+    for (const auto& name : option.get_snames())
+      if (word.starts_with("-" + name)) return {};
+  }
+  if (option.get_lnames().empty() && option.get_snames().empty()) return {};  // a positional argument
+  const std::string& variable = option.get_envname();
+  if (const char* value = variable.empty() ? nullptr : std::getenv(variable.c_str()); value && *value)
+    return fmt::format(" (from the environment variable {})", variable);
+  const std::string files = configuration_files(root);
+  return files.empty() ? std::string() : fmt::format(" (from {})", files);
+}
+
+FLASH_DECL std::string cli::configuration_files(const CLI::App& root) {
+  const CLI::Option* config = root.get_config_ptr();
+  if (!config) return {};
+  std::string names;
+  for (const auto& file : config->results()) names += (names.empty() ? "" : ", ") + file;
+  if (names.empty()) names = config->get_default_str();
+  return names;
 }
 
 FLASH_DECL std::optional<std::string> cli::describe_extras(const bound_command& at) {

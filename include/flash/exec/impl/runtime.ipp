@@ -14,6 +14,7 @@ struct drive_state {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
   boost::asio::signal_set signals;
   std::optional<boost::asio::steady_timer> deadline;
+  bool finished = false;  // a signal that arrives later is not waited for again
 
   explicit drive_state(boost::asio::io_context& io)
       : work(boost::asio::make_work_guard(io)), signals(io, SIGINT, SIGTERM) {}
@@ -24,6 +25,7 @@ struct drive_state {
 FLASH_DECL void runtime::finish::operator()(std::exception_ptr error, int status) const {
   state->error = std::move(error);
   state->status = status;
+  state->finished = true;
   state->signals.cancel();
   if (state->deadline) state->deadline->cancel();
   state->work.reset();
@@ -38,7 +40,7 @@ FLASH_DECL int runtime::drive(executor_type target, function_ref<void(done_handl
     boost::asio::dispatch(target, [signal] { signal->emit(boost::asio::cancellation_type::all); });
   });
 
-  watch_signals(state.signals);
+  watch_signals(state);
   bool timed_out = false;
   if (options_.timeout) {
     state.deadline.emplace(io, *options_.timeout);
@@ -154,12 +156,14 @@ FLASH_DECL int runtime::await_in_green_thread(executor_type target, awaitable<in
   return status;
 }
 
-FLASH_DECL void runtime::watch_signals(boost::asio::signal_set& signals) {
-  signals.async_wait([this, &signals](boost::system::error_code ec, int number) {
+FLASH_DECL void runtime::watch_signals(detail::drive_state& state) {
+  state.signals.async_wait([this, &state](boost::system::error_code ec, int number) {
     if (ec) return;
-    if (!detail::record_interrupt(number)) ::_exit(128 + number);
+    if (!detail::record_interrupt(number)) detail::exit_on_second_interrupt(number);
     cancel_.request_cancel();
-    watch_signals(signals);
+    // A signal can arrive after the work finished, its wait already complete when finish()
+    // cancelled the set: waiting again then would keep the I/O context running for ever.
+    if (!state.finished) watch_signals(state);
   });
 }
 
