@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
                         .flag("--sync", "flush each file to disk before it takes its name (slower; cp does not)")
                         .option<int>("-j,--jobs", "files copied at once",
                                      {.default_value = 16, .check = flash::range(1, 1024)})
-                        .args<std::string>("FILE", "SOURCE... DEST: what to copy, then where to")
+                        .args<std::string>("FILE", "SOURCE... DEST: what to copy, then where to",
+                                                   {.check = flash::not_empty})
                         .run(copy))
       .run(argc, argv);
 }

@@ -72,7 +72,7 @@ flash::awaitable<int> get(flash::context& ctx) {
   const std::filesystem::path directory = ctx.get<std::string>("output-dir");
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
-  if (ec) throw flash::error(flash::errc::filesystem_error, "creating " + directory.string(), ec);
+  if (ec) throw flash::error(flash::errc::filesystem_error, fmt::format("creating '{}'", directory.string()), ec);
 
   // Two URLs with the same last segment get a.txt, a.txt.1, a.txt.2 ... as wget names them.
   std::vector<flash::fetch_request> requests;
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
               .option<int>("--retries", "Further attempts after a failure that may pass (refused, reset, timeout, 5xx)",
                            {.default_value = 2, .check = flash::range(0, 100)})
               .option<std::string>("-o,--output-dir", "Directory to save into (created if missing)",
-                                   {.default_value = "."})
+                                   {.default_value = ".", .check = flash::not_empty})
               .flag("--sync", "Flush each file to disk before it takes its name (slower; curl does not)")
               .args<std::string>("urls", "The http:// URLs to download", {.check = http_url})
               .run(get))

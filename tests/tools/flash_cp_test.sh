@@ -82,6 +82,7 @@ expect "missing source" 1 "flash-cp: cannot stat 'missing': No such file or dire
 [[ ! -e x ]] && pass || fail "missing source created x"
 expect "missing source among others" 1 "flash-cp: cannot stat 'missing': No such file or directory" \
   -- "$flash_cp" missing small.txt into
+expect "empty destination" 2 "flash-cp: error: FILE: must not be empty" -- "$flash_cp" src/a/file1 ''
 expect "directory without -r" 1 "flash-cp: -r not specified; omitting directory 'src'" -- "$flash_cp" src x
 expect "destination directory missing" 1 \
   "flash-cp: cannot create regular file 'no/such/dir': No such file or directory" -- "$flash_cp" small.txt no/such/dir

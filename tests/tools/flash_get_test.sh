@@ -12,6 +12,7 @@ expect help 0 "Download URLs concurrently into a directory" -- "$get" --help
 expect help_options 0 "-j,--jobs" -- "$get" --help
 expect version 0 "0.1.0" -- "$get" --version
 expect no_url 2 "error: urls is required" -- "$get"
+expect empty_output_dir 2 "error: --output-dir: must not be empty" -- "$get" -o '' http://127.0.0.1:1/a
 expect https 2 "https://example.org/a: unsupported URL scheme (only http:// is supported; no TLS)" -- "$get" https://example.org/a
 expect ftp 2 "ftp://example.org/a: unsupported URL scheme" -- "$get" ftp://example.org/a
 expect no_scheme 2 "example.org/a: not a URL of the form http://host[:port]/path" -- "$get" example.org/a

@@ -56,6 +56,13 @@ validator range(T min, T max) {
   return {CLI::Validator(check, within.get_description(), within.get_name()), {value_kind::none}};
 }
 
+/// Any text but the empty string (an empty path names nothing, and the system's reason for it,
+/// ENOENT, would name no file either).
+inline const validator not_empty{
+    CLI::Validator([](std::string& input) { return input.empty() ? std::string("must not be empty") : std::string(); },
+                   "", "NOT_EMPTY"),
+    {}};
+
 /// A path to an existing file (not a directory).
 inline const validator existing_file{CLI::ExistingFile, {value_kind::file}};
 /// A path to an existing directory.

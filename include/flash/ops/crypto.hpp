@@ -445,7 +445,10 @@ inline encrypted_header parse_header(const std::array<unsigned char, header_size
                                      const std::filesystem::path& source) {
   if (got < sizeof encrypted_magic || std::memcmp(bytes.data(), encrypted_magic, sizeof encrypted_magic) != 0)
     throw error(errc::validation_error, source.string() + ": not an encrypted file (no FLASHENC header)");
-  if (got < header_size) throw_corrupted(source);
+  if (got < header_size)
+    throw error(errc::validation_error,
+                fmt::format("{}: truncated: {} bytes, shorter than the {}-byte header of an encrypted file",
+                            source.string(), got, header_size));
   if (bytes[8] != encrypted_format_version)
     throw error(errc::validation_error,
                 fmt::format("{}: encrypted in format version {}, which this version cannot read",
