@@ -72,7 +72,7 @@ flash::awaitable<int> get(flash::context& ctx) {
   const std::filesystem::path directory = ctx.get<std::string>("output-dir");
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
-  if (ec) throw flash::error(flash::errc::filesystem_error, fmt::format("creating '{}'", directory.string()), ec);
+  if (ec) throw flash::error(flash::errc::filesystem_error, "creating " + directory.string(), ec);
 
   // Two URLs with the same last segment get a.txt, a.txt.1, a.txt.2 ... as wget names them.
   std::vector<flash::fetch_request> requests;
