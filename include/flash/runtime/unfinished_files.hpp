@@ -3,17 +3,17 @@
 // removes them: a temporary beside its destination, or a file written under its own name.
 //
 // A scope removes its unfinished files when it unwinds; a forced exit does not unwind, so it
-// calls remove_unfinished_files_and_exit(), which is async-signal-safe: it walks a fixed table
+// calls unfinished_files::remove_all_and_exit(), which is async-signal-safe: it walks a fixed table
 // of paths and unlinks each. The writer registers a path before it creates the file and checks
 // afterwards whether an exit has begun (removing the file itself if so); with the exit flag
 // set before the table is read, every file is removed by one side or the other.
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
 #include <utility>
