@@ -16,6 +16,8 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -361,6 +363,35 @@ TEST_CASE("cancelling hash_files stops a read waiting on a silent pipe and leave
   CHECK(flash::is_cancellation(failure));
   CHECK(reported[0] == 0);
   CHECK(open_descriptors() == descriptors_before);
+}
+
+TEST_CASE("hashing a FIFO waits for its writer, and a cancellation ends the wait", "[crypto][hash][cancel]") {
+  temp_dir dir;
+  const fs::path fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  flash::cancellation_source stop;
+  // No writer ever: open(2) would wait for one for ever, out of the token's reach.
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop.request_cancel();
+  });
+  auto waiting = error_of([&] { flash::hash_file(fifo, hash_algorithm::sha256, stop.token()); });
+  canceller.join();
+  CHECK(waiting.code() == flash::errc::cancelled);
+
+  // A writer that comes later: its data, then the end when it closes.
+  flash::cancellation_source never;
+  bool written = false;  // Catch's assertions are for the test's own thread
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    written = fd >= 0 && ::write(fd, "abc", 3) == 3;
+    if (fd >= 0) ::close(fd);
+  });
+  const std::string digest = flash::hash_file(fifo, hash_algorithm::sha256, never.token());
+  writer.join();
+  CHECK(written);
+  CHECK(digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("cancelling the coroutine awaiting hash_files cancels the hashing", "[crypto][hash][cancel]") {

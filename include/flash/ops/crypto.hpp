@@ -207,6 +207,15 @@ inline bool may_block(int fd) {
   return ::fstat(fd, &status) == 0 && !S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode);
 }
 
+// Opens `path` to be read by read_some. A FIFO that no process writes to yet makes open(2) wait
+// for a writer, which a cancellation cannot interrupt; opened without blocking, the wait moves
+// to read_some's polls, which see the token. (O_NONBLOCK changes nothing for a regular file.)
+// Without a token that can be cancelled, reads block, and a FIFO must then be opened blocking:
+// a read from one with no writer yet would end at once.
+inline int open_for_reading(resource_scope& scope, const std::filesystem::path& path, const cancellation_token& token) {
+  return scope.open_file(path, O_RDONLY | (token.can_be_cancelled() ? O_NONBLOCK : 0)).native_handle();
+}
+
 // Reads up to `size` bytes, 0 at the end of the input. A read that may block waits in short polls
 // so that a cancellation is seen even while a pipe stays silent; `doing` names the work for the
 // cancellation error ("hashing", "encrypting").
@@ -258,7 +267,7 @@ inline std::string hash_path(const std::filesystem::path& path, hash_algorithm a
                              const cancellation_token& token, const progress_callback& on_progress,
                              std::pmr::memory_resource* memory, resource_tracker* resources) {
   resource_scope scope(resources);
-  const int fd = scope.open_file(path, O_RDONLY).native_handle();
+  const int fd = open_for_reading(scope, path, token);
   const bool blocking_input = may_block(fd);
   if (!blocking_input) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   scratch_buffer buffer(crypto_chunk_size, memory, false);
@@ -539,7 +548,7 @@ inline void encrypt_file(const std::filesystem::path& source, const std::filesys
                 fmt::format("{} PBKDF2 iterations: between {} and {} are needed", options.kdf_iterations,
                             min_kdf_iterations, detail::max_kdf_iterations));
   resource_scope scope(options.resources);
-  const int in = scope.open_file(source, O_RDONLY).native_handle();
+  const int in = detail::open_for_reading(scope, source, options.token);
   detail::check_destination(in, destination);
   const bool blocking_input = detail::may_block(in);
 
@@ -583,7 +592,7 @@ inline void decrypt_file(const std::filesystem::path& source, const std::filesys
                          std::string_view passphrase, const crypt_options& options = {}) {
   detail::check_passphrase(passphrase);
   resource_scope scope(options.resources);
-  const int in = scope.open_file(source, O_RDONLY).native_handle();
+  const int in = detail::open_for_reading(scope, source, options.token);
   detail::check_destination(in, destination);
   const bool blocking_input = detail::may_block(in);
 
