@@ -202,9 +202,11 @@ TEST_CASE("a configuration file that names no option or command is refused with 
 }
 
 TEST_CASE("a bad value from the environment names the variable; a non-number is not 'out of range'", "[cli][config]") {
-  auto app = flash::cli("tool").command(flash::cmd<"build">().option<int>(
-      "-j,--jobs", "Parallel jobs", {.default_value = 2, .env = "TOOL_JOBS", .check = flash::range(1, 64)}).run(
-      [](flash::context&) {}));
+  auto app = flash::cli("tool").command(flash::cmd<"build">()
+                                            .flag("-k,--keep-going", "Go on after a failure")
+                                            .option<int>("-j,--jobs", "Parallel jobs",
+                                                         {.default_value = 2, .env = "TOOL_JOBS", .check = flash::range(1, 64)})
+                                            .run([](flash::context&) {}));
   {
     scoped_env env("TOOL_JOBS", "many");
     auto result = run_cli(app, {"build"});
@@ -213,6 +215,10 @@ TEST_CASE("a bad value from the environment names the variable; a non-number is 
     // Given on the command line, the value is the command line's, and so is the blame.
     auto given = run_cli(app, {"build", "--jobs=0"});
     CHECK_THAT(given.err, Catch::Contains("error: --jobs: Value 0 not in range 1 to 64"));
+    // So is a value given after other short flags in one word.
+    auto joined = run_cli(app, {"build", "-kj0"});
+    CHECK(joined.status == 2);
+    CHECK_THAT(joined.err, Catch::Contains("error: --jobs: Value 0 not in range 1 to 64"));
   }
   scoped_env clear("TOOL_JOBS", nullptr);
   CHECK_THAT(run_cli(app, {"build", "-j", "1.5"}).err, Catch::Contains("--jobs: '1.5' is not a whole number"));

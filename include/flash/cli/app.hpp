@@ -195,6 +195,9 @@ private:
   // For a value the command line did not give: where it came from (" (from the environment
   // variable X)", " (from FILE)"), else empty.
   static std::string value_source(const CLI::App& root, const CLI::Option& option, std::span<const char* const> words);
+  // The option of `at` or one of its parents that was given a value and whose name starts
+  // `message` ("--count: ..."), as CLI11 words a bad value; else null.
+  static const CLI::Option* option_named_by(const bound_command& at, std::string_view message);
   static std::string configuration_files(const CLI::App& root);
 
   // "unknown command 'gret'; did you mean 'greet'?" in place of CLI11's list of extras.

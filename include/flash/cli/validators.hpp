@@ -46,14 +46,17 @@ class validator : public CLI::Validator {
 /// out of range.
 template <class T>
 validator range(T min, T max) {
-  CLI::Validator within = CLI::Range(min, max);
-  auto check = [within](std::string& input) -> std::string {
+  auto check = [min, max](std::string& input) -> std::string {
     T value{};
     if (!CLI::detail::lexical_cast(input, value))
       return "'" + input + "' is not " + (std::is_integral_v<T> ? "a whole number" : "a number");
-    return within(input);
+    if (value < min || value > max)
+      return "Value " + input + " not in range " + std::to_string(min) + " to " + std::to_string(max);
+    return {};
   };
-  return {CLI::Validator(check, within.get_description(), within.get_name()), {value_kind::none}};
+  CLI::Range described(min, max);  // only for the help text, "INT in [1 - 64]"
+  return {CLI::Validator(check, described.get_description(), described.get_name()),
+          {value_kind::none}};
 }
 
 /// Any text but the empty string (an empty path names nothing, and the system's reason for it,

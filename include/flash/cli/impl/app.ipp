@@ -222,18 +222,22 @@ FLASH_DECL int cli::report_parse_error(invocation& call, const CLI::ParseError& 
   // A bad value from the environment or a configuration file: say which, as the command line
   // does not show it. CLI11 starts the message with the option's name.
   if (dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e)) {
-    bool found = false;
-    for (const bound_command* b = &at; b && !found; b = b->parent)
-      for (const CLI::Option* option : b->app->get_options()) {
-        const std::string& name = option->get_name();
-        if (found || option->count() == 0 || !message.starts_with(name + ":")) continue;
-        message.insert(name.size(), value_source(call.app, *option, words));
-        found = true;
-      }
+    if (const CLI::Option* option = option_named_by(at, message))
+      message.insert(option->get_name().size(), value_source(call.app, *option, words));
   }
   err << error_line(err, at.store.command(), message)
       << fmt::format("Run '{} --help' for more information.\n", at.store.command());
   return exit_code::usage;
+}
+
+FLASH_DECL const CLI::Option* cli::option_named_by(const bound_command& at, std::string_view message) {
+  for (const bound_command* b = &at; b; b = b->parent)
+    for (const CLI::Option* option : b->app->get_options()) {
+      const std::string& name = option->get_name();
+      if (option->count() > 0 && message.starts_with(name) && message.substr(name.size()).starts_with(':'))
+        return option;
+    }
+  return nullptr;
 }
 
 FLASH_DECL std::string cli::value_source(const CLI::App& root, const CLI::Option& option,
@@ -243,8 +247,11 @@ FLASH_DECL std::string cli::value_source(const CLI::App& root, const CLI::Option
     for (const auto& name : option.get_lnames())
       if (word.starts_with("--" + name) && (word.size() == name.size() + 2 || word[name.size() + 2] == '='))
         return {};
-    for (const auto& name : option.get_snames())
-      if (word.starts_with("-" + name)) return {};
+    // A single dash may join several short names, "-lc5"; a letter of a joined value may also
+    // match, and then the source goes unnamed rather than named wrongly.
+    if (word.size() > 1 && word[0] == '-' && word[1] != '-')
+      for (const auto& name : option.get_snames())
+        if (word.substr(1).find(name) != std::string_view::npos) return {};
   }
   if (option.get_lnames().empty() && option.get_snames().empty()) return {};  // a positional argument
   const std::string& variable = option.get_envname();

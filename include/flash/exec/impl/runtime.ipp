@@ -14,7 +14,6 @@ struct drive_state {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
   boost::asio::signal_set signals;
   std::optional<boost::asio::steady_timer> deadline;
-  bool finished = false;  // a signal that arrives later is not waited for again
 
   explicit drive_state(boost::asio::io_context& io)
       : work(boost::asio::make_work_guard(io)), signals(io, SIGINT, SIGTERM) {}
@@ -25,7 +24,6 @@ struct drive_state {
 FLASH_DECL void runtime::finish::operator()(std::exception_ptr error, int status) const {
   state->error = std::move(error);
   state->status = status;
-  state->finished = true;
   state->signals.cancel();
   if (state->deadline) state->deadline->cancel();
   state->work.reset();
@@ -162,8 +160,9 @@ FLASH_DECL void runtime::watch_signals(detail::drive_state& state) {
     if (!detail::record_interrupt(number)) detail::exit_on_second_interrupt(number);
     cancel_.request_cancel();
     // A signal can arrive after the work finished, its wait already complete when finish()
-    // cancelled the set: waiting again then would keep the I/O context running for ever.
-    if (!state.finished) watch_signals(state);
+    // cancelled the set and released the work guard: waiting again then would keep the I/O
+    // context running for ever.
+    if (state.work.owns_work()) watch_signals(state);
   });
 }
 
