@@ -10,6 +10,7 @@
 // damaged file (exit 1), or Ctrl-C (exit 130), leaves no OUT.
 
 #include <flash/flash.hpp>
+#include <flash/ops/cancellable_read.hpp>
 #include <flash/ops/crypto.hpp>
 #include <flash/ui/progress.hpp>
 
@@ -24,7 +25,6 @@
 #include <system_error>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -64,12 +64,9 @@ std::optional<std::string> ask_on_terminal(const char* prompt, const flash::canc
       [[maybe_unused]] auto ignored = ::write(tty, "\n", 1);  // the shell's prompt starts on a line of its own
       throw flash::error(flash::errc::cancelled, "reading the passphrase");
     }
-    pollfd waiting{tty, POLLIN, 0};
-    const int ready = ::poll(&waiting, 1, 100);
-    if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
     char c = 0;
-    const ssize_t got = ::read(tty, &c, 1);
-    if (got < 0 && errno == EINTR) continue;
+    const ssize_t got = flash::read_unless_cancelled(tty, &c, 1, token);
+    if (got < 0 && errno == ECANCELED) continue;  // the check above wipes the line and throws
     if (got <= 0 || c == '\n') break;
     line.push_back(c);
   }

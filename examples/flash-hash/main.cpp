@@ -7,6 +7,7 @@
 // Results come out in the order of the arguments, each as soon as it and those before it are done.
 
 #include <flash/flash.hpp>
+#include <flash/ops/cancellable_read.hpp>
 #include <flash/ops/crypto.hpp>
 #include <flash/ui/progress.hpp>
 
@@ -26,7 +27,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,21 +260,19 @@ struct read_outcome {
 // Reads a whole checksum list. Pipes and terminals are read in short polls so that Ctrl-C, which
 // cancels the token, is seen while they stay silent.
 read_outcome read_list(const std::string& name, const flash::cancellation_token& token) {
-  const int fd =
-      name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                             : ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return {{}, std::strerror(errno)};
   flash::resource_scope scope;
   scope.on_exit([fd] { ::close(fd); });
-  struct stat status {};
-  const bool may_block = ::fstat(fd, &status) == 0 && !S_ISREG(status.st_mode);
+  const bool may_wait = flash::may_wait_forever(fd);
   read_outcome outcome;
   char buffer[1 << 16];
   for (;;) {
     if (token.is_cancelled()) throw flash::error(flash::errc::cancelled, "reading " + name);
-    pollfd waiting{fd, POLLIN, 0};
-    if (may_block && ::poll(&waiting, 1, 100) <= 0) continue;
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
+    const ssize_t got = may_wait ? flash::read_unless_cancelled(fd, buffer, sizeof buffer, token)
+                                 : ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && (errno == EINTR || errno == ECANCELED)) continue;
     if (got < 0) return {{}, std::strerror(errno)};
     if (got == 0) return outcome;
     outcome.text.append(buffer, static_cast<std::size_t>(got));

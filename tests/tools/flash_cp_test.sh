@@ -129,13 +129,7 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 kill -INT $pid
-# More data, so that the blocked read returns and the copy sees the cancellation; again until it
-# has ended, since the signal may be handled only after the read has taken the first line.
-for _ in $(seq 1 100); do
-  [[ -e /proc/$pid && $(awk '{print $3}' /proc/$pid/stat 2>/dev/null) != Z ]] || break
-  printf 'more data, so the blocked read returns\n' >&3
-  sleep 0.1
-done
+# The FIFO stays silent: the copy must see the cancellation while it waits for more.
 wait $pid
 status=$?
 exec 3>&-
@@ -143,8 +137,22 @@ exec 3>&-
 [[ ! -e from-fifo ]] && pass || fail "Ctrl-C left the destination"
 no_temporaries "after Ctrl-C from a FIFO"
 
-# A second Ctrl-C ends the process at once, even while a read blocks: the files being written
-# are removed all the same, the ones finished are kept whole.
+# A FIFO that no process has opened for writing: one Ctrl-C ends the wait for a writer.
+"$flash_cp" fifo no-writer 2>/dev/null &
+pid=$!
+for _ in $(seq 1 200); do
+  [[ -n $(find . -maxdepth 1 -name '.no-writer.flash-*') ]] && break
+  sleep 0.05
+done
+kill -INT $pid
+wait $pid
+status=$?
+[[ $status -eq 130 ]] && pass || fail "Ctrl-C while a FIFO has no writer: exit $status"
+[[ ! -e no-writer ]] && pass || fail "Ctrl-C left the destination of a FIFO with no writer"
+no_temporaries "after Ctrl-C on a FIFO with no writer"
+
+# Two Ctrl-Cs while a read waits (the second may force the exit before the first is handled):
+# the files being written are removed all the same, the ones finished are kept whole.
 mkdir -p two-signals
 exec 3<>fifo
 printf 'some data before the interrupts\n' >&3
@@ -156,7 +164,7 @@ for _ in $(seq 1 200); do
 done
 kill -INT $pid
 sleep 0.2
-kill -INT $pid
+kill -INT $pid 2>/dev/null  # the first may have ended it already
 wait $pid
 status=$?
 exec 3>&-

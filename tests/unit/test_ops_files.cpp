@@ -4,6 +4,7 @@
 
 #include <flash/exec/thread_pool.hpp>
 #include <flash/ops/buffer_pool.hpp>
+#include <flash/ops/cancellable_read.hpp>
 #include <flash/ops/copy.hpp>
 #include <flash/ops/file.hpp>
 #include <flash/runtime/metrics.hpp>
@@ -22,6 +23,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -379,6 +381,80 @@ TEST_CASE("copy_file fails naming both paths, and creates nothing", "[ops][copy]
   CHECK_THROWS_AS(flash::copy_file(dir / "source", dir / "adir"), flash::copy_error);
   CHECK_FALSE(fs::exists(dir / "out"));
   CHECK(temporaries_in(dir.path).empty());
+}
+
+TEST_CASE("read_unless_cancelled waits for data in polls that a cancellation ends", "[ops][cancel]") {
+  int ends[2];
+  REQUIRE(::pipe(ends) == 0);
+  CHECK(flash::may_wait_forever(ends[0]));
+  flash::cancellation_source stop;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    stop.request_cancel();
+  });
+  char byte = 0;
+  const ssize_t cancelled = flash::read_unless_cancelled(ends[0], &byte, 1, stop.token());
+  const int cancelled_errno = errno;
+  canceller.join();
+  CHECK(cancelled == -1);
+  CHECK(cancelled_errno == ECANCELED);
+
+  flash::cancellation_source never;
+  REQUIRE(::write(ends[1], "x", 1) == 1);
+  CHECK(flash::read_unless_cancelled(ends[0], &byte, 1, never.token()) == 1);
+  CHECK(byte == 'x');
+  ::close(ends[1]);
+  CHECK(flash::read_unless_cancelled(ends[0], &byte, 1, never.token()) == 0);  // the end
+  ::close(ends[0]);
+
+  temp_dir dir;
+  write_file(dir / "regular", "data");
+  const int regular = ::open((dir / "regular").c_str(), O_RDONLY | O_CLOEXEC);
+  CHECK_FALSE(flash::may_wait_forever(regular));
+  ::close(regular);
+}
+
+TEST_CASE("copying from a FIFO waits for its writer, and a cancellation ends the wait", "[ops][copy][cancel]") {
+  temp_dir dir;
+  const fs::path fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto descriptors = open_descriptors();
+  {
+    // No writer ever: open(2) would wait for one for ever, out of the token's reach.
+    flash::cancellation_source stop;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(100ms);
+      stop.request_cancel();
+    });
+    std::error_code code;
+    try {
+      flash::copy_file(fifo, dir / "copy", {.token = stop.token()});
+    } catch (const flash::copy_error& e) {
+      code = e.code();
+    }
+    canceller.join();
+    CHECK(code == flash::errc::cancelled);
+    CHECK_FALSE(fs::exists(dir / "copy"));
+    CHECK(temporaries_in(dir.path).empty());
+    CHECK(open_descriptors() == descriptors);
+  }
+
+  // A writer that comes later: its data, then the end when it closes.
+  flash::cancellation_source never;
+  const std::string data = make_data(3 * chunk + 5);
+  bool written = false;  // Catch's assertions are for the test's own thread
+  std::thread writer([&] {
+    std::this_thread::sleep_for(100ms);
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    written = fd >= 0 && ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    if (fd >= 0) ::close(fd);
+  });
+  const auto result = flash::copy_file(fifo, dir / "copy", {.token = never.token()});
+  writer.join();
+  CHECK(written);
+  CHECK(result.method == flash::copy_method::read_write);
+  CHECK(result.bytes == data.size());
+  CHECK(read_all(dir / "copy") == data);
 }
 
 TEST_CASE("copy_file refuses a destination that is not a regular file, and can flush with sync", "[ops][copy]") {

@@ -25,11 +25,13 @@
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/buffer_pool.hpp>
+#include <flash/ops/cancellable_read.hpp>
 #include <flash/ops/file.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
 #include <flash/runtime/task_group.hpp>
+#include <flash/runtime/unfinished_files.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <fmt/format.h>
@@ -49,7 +51,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <sys/sendfile.h>
@@ -163,7 +164,9 @@ class file_copier {
     resource_scope scope(options_.resources);
     int in = -1;
     try {
-      in = scope.open_file(source_, O_RDONLY).native_handle();
+      // Without blocking, so that a FIFO with no writer yet is waited for where a cancellation
+      // is seen (see cancellable_read.hpp), not in open(2).
+      in = scope.open_file(source_, O_RDONLY | (can_be_cancelled() ? O_NONBLOCK : 0)).native_handle();
     } catch (const error& e) {
       throw failure(copy_stage::reading_source, e.cause());
     }
@@ -265,12 +268,18 @@ class file_copier {
     }
     const std::size_t chunk = std::min(buffer.size(), std::max<std::size_t>(options_.chunk_size, 1));
     bool seekable = true;  // a pipe or a terminal is read where it is
+    const bool cancellable = can_be_cancelled();
     for (;;) {
       check_cancelled();
-      const ssize_t n = seekable ? ::pread(in, buffer.data(), chunk, static_cast<off_t>(copied))
-                                 : ::read(in, buffer.data(), chunk);
+      ssize_t n = 0;
+      if (seekable)
+        n = ::pread(in, buffer.data(), chunk, static_cast<off_t>(copied));
+      else if (cancellable)
+        n = read_unless_cancelled(in, buffer.data(), chunk, [this] { return is_cancelled(); });
+      else
+        n = ::read(in, buffer.data(), chunk);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR || (errno == ECANCELED && is_cancelled())) continue;  // check_cancelled throws
         if (errno == ESPIPE && seekable) {
           seekable = false;
           continue;
@@ -297,8 +306,11 @@ class file_copier {
     if (options_.on_progress) options_.on_progress(bytes);
   }
 
+  bool can_be_cancelled() const { return options_.token.can_be_cancelled() || extra_token_.can_be_cancelled(); }
+  bool is_cancelled() const { return options_.token.is_cancelled() || extra_token_.is_cancelled(); }
+
   void check_cancelled() const {
-    if (options_.token.is_cancelled() || extra_token_.is_cancelled())
+    if (is_cancelled())
       throw copy_error(errc::cancelled, copy_stage::writing_destination, source_, destination_);
   }
 
@@ -538,10 +550,11 @@ namespace detail {
 // `destination`, so an existing file there is replaced whole or not at all.
 inline void replace_with_symlink(const copy_plan::symlink_entry& link) {
   const auto directory = link.destination.has_parent_path() ? link.destination.parent_path() : std::filesystem::path(".");
-  std::random_device random;
+  std::string temporary = (directory / ("." + link.destination.filename().string() + ".flash-XXXXXX")).string();
+  unfinished_files::entry registration;
   for (int attempt = 0;; ++attempt) {
-    const auto temporary = directory / fmt::format(".{}.flash-{:08x}", link.destination.filename().string(), random());
-    if (::symlink(link.target.c_str(), temporary.c_str()) != 0) {
+    fill_random_suffix(temporary);
+    if (unfinished_files::create_symlink(link.target.c_str(), temporary.c_str(), registration) != 0) {
       if (errno == EEXIST && attempt < 100) continue;
       throw copy_error(errc::filesystem_error, copy_stage::creating_destination, link.source, link.destination,
                        std::error_code(errno, std::generic_category()));

@@ -20,6 +20,7 @@
 #include <flash/cli/context.hpp>
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
+#include <flash/ops/cancellable_read.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
@@ -52,7 +53,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,40 +201,33 @@ class scratch_buffer {
   throw error(errc::filesystem_error, std::move(what), std::error_code(code, std::generic_category()));
 }
 
-// Pipes, terminals and sockets may keep a read waiting forever; regular files and disks do not.
-inline bool may_block(int fd) {
-  struct stat status {};
-  return ::fstat(fd, &status) == 0 && !S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode);
-}
-
-// Opens `path` to be read by read_some. A FIFO that no process writes to yet makes open(2) wait
-// for a writer, which a cancellation cannot interrupt; opened without blocking, the wait moves
-// to read_some's polls, which see the token. (O_NONBLOCK changes nothing for a regular file.)
-// Without a token that can be cancelled, reads block, and a FIFO must then be opened blocking:
-// a read from one with no writer yet would end at once.
+// Opens `path` to be read by read_some. A FIFO that no process writes to yet would make open(2)
+// wait for a writer, which a cancellation cannot interrupt: with a token that can be cancelled,
+// it is opened without blocking and read_some waits instead (see cancellable_read.hpp). Without
+// one, reads block, and a FIFO must then be opened blocking: a read from one with no writer yet
+// would end at once.
 inline int open_for_reading(resource_scope& scope, const std::filesystem::path& path, const cancellation_token& token) {
   return scope.open_file(path, O_RDONLY | (token.can_be_cancelled() ? O_NONBLOCK : 0)).native_handle();
 }
 
-// Reads up to `size` bytes, 0 at the end of the input. A read that may block waits in short polls
-// so that a cancellation is seen even while a pipe stays silent; `doing` names the work for the
-// cancellation error ("hashing", "encrypting").
+// Reads up to `size` bytes, 0 at the end of the input. An input that may block (may_wait_forever)
+// is read in polls that see the token; `doing` names the work for the cancellation error
+// ("hashing", "encrypting").
 inline std::size_t read_some(int fd, bool blocking_input, unsigned char* data, std::size_t size,
                              const cancellation_token& token, const std::filesystem::path& path,
                              std::string_view doing) {
-  for (;;) {
-    if (token.is_cancelled()) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
-    if (blocking_input && token.can_be_cancelled()) {
-      pollfd waiting{fd, POLLIN, 0};
-      const int ready = ::poll(&waiting, 1, 100);
-      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-      if (ready < 0) throw_system_error(errno, "reading " + path.string());
-    }
-    const ssize_t got = ::read(fd, data, size);
-    if (got >= 0) return static_cast<std::size_t>(got);
-    if (errno == EINTR || (blocking_input && (errno == EAGAIN || errno == EWOULDBLOCK))) continue;
-    throw_system_error(errno, "reading " + path.string());
+  if (token.is_cancelled()) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
+  ssize_t got = -1;
+  if (blocking_input && token.can_be_cancelled()) {
+    got = read_unless_cancelled(fd, data, size, token);
+    if (got < 0 && errno == ECANCELED) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
+  } else {
+    do {
+      got = ::read(fd, data, size);
+    } while (got < 0 && errno == EINTR);
   }
+  if (got < 0) throw_system_error(errno, "reading " + path.string());
+  return static_cast<std::size_t>(got);
 }
 
 // Reads until `size` bytes or the end of the input; returns how many it got.
@@ -268,7 +261,7 @@ inline std::string hash_path(const std::filesystem::path& path, hash_algorithm a
                              std::pmr::memory_resource* memory, resource_tracker* resources) {
   resource_scope scope(resources);
   const int fd = open_for_reading(scope, path, token);
-  const bool blocking_input = may_block(fd);
+  const bool blocking_input = may_wait_forever(fd);
   if (!blocking_input) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   scratch_buffer buffer(crypto_chunk_size, memory, false);
   hasher digest(algorithm);
@@ -550,7 +543,7 @@ inline void encrypt_file(const std::filesystem::path& source, const std::filesys
   resource_scope scope(options.resources);
   const int in = detail::open_for_reading(scope, source, options.token);
   detail::check_destination(in, destination);
-  const bool blocking_input = detail::may_block(in);
+  const bool blocking_input = may_wait_forever(in);
 
   detail::encrypted_header header;
   header.iterations = options.kdf_iterations;
@@ -594,7 +587,7 @@ inline void decrypt_file(const std::filesystem::path& source, const std::filesys
   resource_scope scope(options.resources);
   const int in = detail::open_for_reading(scope, source, options.token);
   detail::check_destination(in, destination);
-  const bool blocking_input = detail::may_block(in);
+  const bool blocking_input = may_wait_forever(in);
 
   std::array<unsigned char, detail::header_size> header_bytes{};
   const std::size_t got = detail::read_full(in, blocking_input, header_bytes.data(), header_bytes.size(),

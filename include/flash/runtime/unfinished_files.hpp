@@ -67,19 +67,14 @@ class unfinished_files {
   }
 
   /// open(2) of a new file at `path`, registered in `registration` first; -1 and errno on
-  /// failure (nothing registered then). When an exit began meanwhile, the file is removed at
-  /// once: the exit may have read the table before the file existed.
+  /// failure (nothing registered then).
   static int create(const char* path, int flags, mode_t mode, entry& registration) noexcept {
-    registration = add(path);
-    const int fd = ::open(path, flags, mode);
-    if (fd < 0) {
-      const int code = errno;
-      registration.reset();
-      errno = code;
-    } else if (exiting().load()) {
-      ::unlink(path);
-    }
-    return fd;
+    return make(path, registration, [&] { return ::open(path, flags, mode); });
+  }
+
+  /// symlink(2) of `target` at `path`, registered in `registration` first; as create().
+  static int create_symlink(const char* target, const char* path, entry& registration) noexcept {
+    return make(path, registration, [&] { return ::symlink(target, path); });
   }
 
   /// Removes every registered file and ends the process with `status`. Async-signal-safe.
@@ -103,6 +98,23 @@ class unfinished_files {
     static std::atomic<std::size_t> next{0};
     return next;
   }
+  // Registers `path`, then creates it with `create_it` (a system call: -1 and errno on failure).
+  // When an exit began meanwhile, the new file is removed at once: the exit may have read the
+  // table before the file existed.
+  template <class Create>
+  static int make(const char* path, entry& registration, Create create_it) noexcept {
+    registration = add(path);
+    const int result = create_it();
+    if (result < 0) {
+      const int code = errno;
+      registration.reset();
+      errno = code;
+    } else if (exiting().load()) {
+      ::unlink(path);
+    }
+    return result;
+  }
+
   static std::atomic<bool>& exiting() noexcept {
     static std::atomic<bool> flag{false};
     return flag;
