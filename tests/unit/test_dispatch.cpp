@@ -161,6 +161,20 @@ TEST_CASE("a handler that throws fails with 1 and a message naming the command",
   CHECK(pool.err == "app pool: error: disk on fire\n");
 }
 
+TEST_CASE("a flash::error names its kind, but a validation error only says what is wrong", "[dispatch][errors]") {
+  auto app = flash::cli("app")
+                 .command(flash::cmd<"check">().run([](flash::context&) {
+                   throw flash::error(flash::errc::validation_error, "the passphrases do not match");
+                 }))
+                 .command(flash::cmd<"connect">().run([](flash::context&) {
+                   throw flash::error(flash::errc::timeout, "connecting to example.org:443");
+                 }));
+  auto check = run_cli(app, {"check"});
+  CHECK(check.status == 1);
+  CHECK(check.err == "app check: error: the passphrases do not match\n");
+  CHECK(run_cli(app, {"connect"}).err == "app connect: error: connecting to example.org:443: timed out\n");
+}
+
 TEST_CASE("Ctrl-C cancels a suspended coroutine and exits with 130", "[dispatch][signals]") {
   bool cancelled = false;
   auto app = flash::cli("app").command(flash::cmd<"wait">().run([&](flash::context&) -> flash::awaitable<void> {

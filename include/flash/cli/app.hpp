@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <exception>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -189,6 +190,9 @@ private:
   static std::string paint_report(const std::string& report, const std::ostream& to);
 
   static std::string error_line(const std::ostream& to, std::string_view command, std::string_view message);
+  // What a command's failure says: its what(), but a flash::error of kind validation_error
+  // without a cause says only its subject, which already says what is wrong.
+  static std::string_view failure_message(const std::exception& e) noexcept;
 
   static int report_parse_error(invocation& call, const CLI::ParseError& e, std::span<const char* const> words,
                                 std::ostream& out, std::ostream& err);

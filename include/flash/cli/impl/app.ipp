@@ -8,6 +8,7 @@
 #include <flash/cli/prompt.hpp>
 #include <flash/cli/reference.hpp>
 #include <flash/cli/suggest.hpp>
+#include <flash/core/error.hpp>
 #include <flash/exec/signals.hpp>
 
 #include <CLI/Config.hpp>
@@ -140,7 +141,7 @@ FLASH_DECL int cli::execute(const invocation& call, std::ostream& out, std::ostr
   try {
     status = chosen.node->invoke(rt, model, std::move(scopes));
   } catch (const std::exception& e) {
-    if (!runtime::interrupt_signal()) err << error_line(err, chosen.store.command(), e.what());
+    if (!runtime::interrupt_signal()) err << error_line(err, chosen.store.command(), failure_message(e));
   } catch (...) {
     if (!runtime::interrupt_signal()) err << error_line(err, chosen.store.command(), "unknown exception");
   }
@@ -193,6 +194,14 @@ FLASH_DECL std::string cli::paint_report(const std::string& report, const std::o
     out += '\n';
   }
   return out;
+}
+
+FLASH_DECL std::string_view cli::failure_message(const std::exception& e) noexcept {
+  // "the passphrases do not match: validation error": the kind adds nothing the reader needs.
+  if (const auto* failure = dynamic_cast<const flash::error*>(&e);
+      failure && failure->code() == errc::validation_error && !failure->cause())
+    return failure->subject();
+  return e.what();
 }
 
 FLASH_DECL std::string cli::error_line(const std::ostream& to, std::string_view command, std::string_view message) {
