@@ -20,6 +20,18 @@ same_tree() {
   fi
 }
 
+# interrupt_once_found PID FIND-ARGS...: sends PID a SIGINT as soon as `find FIND-ARGS` lists
+# something (after 10 s at the most).
+interrupt_once_found() {
+  local pid=$1
+  shift
+  for _ in $(seq 1 1000); do
+    [[ -n $(find "$@") ]] && break
+    sleep 0.01
+  done
+  kill -INT "$pid"
+}
+
 # No Flash temporary left anywhere under the work directory.
 no_temporaries() {
   local left
@@ -124,11 +136,7 @@ exec 3<>fifo
 printf 'some data before the interrupt\n' >&3
 "$flash_cp" fifo from-fifo 2>/dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-  [[ -n $(find . -maxdepth 1 -name '.from-fifo.flash-*' -size +0) ]] && break
-  sleep 0.05
-done
-kill -INT $pid
+interrupt_once_found $pid . -maxdepth 1 -name '.from-fifo.flash-*' -size +0
 # The FIFO stays silent: the copy must see the cancellation while it waits for more.
 wait $pid
 status=$?
@@ -140,11 +148,7 @@ no_temporaries "after Ctrl-C from a FIFO"
 # A FIFO that no process has opened for writing: one Ctrl-C ends the wait for a writer.
 "$flash_cp" fifo no-writer 2>/dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-  [[ -n $(find . -maxdepth 1 -name '.no-writer.flash-*') ]] && break
-  sleep 0.05
-done
-kill -INT $pid
+interrupt_once_found $pid . -maxdepth 1 -name '.no-writer.flash-*'
 wait $pid
 status=$?
 [[ $status -eq 130 ]] && pass || fail "Ctrl-C while a FIFO has no writer: exit $status"
@@ -158,11 +162,7 @@ exec 3<>fifo
 printf 'some data before the interrupts\n' >&3
 "$flash_cp" src/a/file1 fifo two-signals 2>/dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-  [[ -n $(find two-signals -name '.fifo.flash-*' -size +0) ]] && break
-  sleep 0.05
-done
-kill -INT $pid
+interrupt_once_found $pid two-signals -name '.fifo.flash-*' -size +0
 sleep 0.2
 kill -INT $pid 2>/dev/null  # the first may have ended it already
 wait $pid
@@ -178,11 +178,7 @@ cmp -s src/a/file1 two-signals/file1 && pass || fail "the file copied before the
 fallocate -l 2G large.bin 2>/dev/null || truncate -s 2G large.bin
 "$flash_cp" large.bin large.copy 2>/dev/null &
 pid=$!
-for _ in $(seq 1 400); do
-  [[ -n $(find . -maxdepth 1 -name '.large.copy.flash-*') ]] && break
-  sleep 0.01
-done
-kill -INT $pid
+interrupt_once_found $pid . -maxdepth 1 -name '.large.copy.flash-*'
 wait $pid
 status=$?
 if [[ $status -eq 130 ]]; then
