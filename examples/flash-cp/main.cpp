@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -167,9 +166,6 @@ flash::awaitable<int> copy(flash::context& ctx) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Past a file-size limit (ulimit -f), a write must fail with EFBIG, so that the copy is
-  // cleaned up, rather than the process be killed by SIGXFSZ.
-  std::signal(SIGXFSZ, SIG_IGN);
   // Copying blocks in system calls (and, with --sync, in fsync for each file): more threads than
   // cores keep the disk busy.
   return flash::cli("flash-cp")

@@ -263,7 +263,9 @@ flash::awaitable<int> count(flash::context& ctx) {
       bar.advance(chunk.size());
     };
     int fd = STDIN_FILENO;
-    if (!in.is_stdin) fd = ::open(in.name.c_str(), O_RDONLY | O_CLOEXEC);
+    // Without blocking: a FIFO with no writer yet would hold the I/O thread in open(2), out of
+    // Ctrl-C's reach; opened so, it is waited for like any pipe.
+    if (!in.is_stdin) fd = ::open(in.name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       result.error = fmt::format("{}: {}", in.name, std::strerror(errno));
       result.print_counts = false;

@@ -112,6 +112,13 @@ mkfifo out-fifo
 expect "a fifo as destination" 1 "flash-cp: cannot create regular file 'out-fifo': not a regular file" \
   -- "$flash_cp" small.txt out-fifo
 [[ -p out-fifo ]] && pass || fail "the fifo given as destination was replaced"
+# A destination that is a symbolic link is written through, as cp does: the link stays.
+mkdir -p real
+echo old >real/target
+ln -s real/target dest-link
+expect "through a symbolic link" 0 "" -- "$flash_cp" small.txt dest-link
+[[ -L dest-link && $(cat real/target) == hello ]] && pass || fail "the link was replaced or its target not written"
+no_temporaries "after writing through a link"
 expect "no destination" 2 "flash-cp: missing destination file operand after 'small.txt'" -- "$flash_cp" small.txt
 expect "no arguments" 2 "Run 'flash-cp --help' for more information." -- "$flash_cp"
 expect "bad option" 2 "unknown option" -- "$flash_cp" --bogus small.txt x

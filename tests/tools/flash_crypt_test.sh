@@ -94,6 +94,14 @@ expect missing_argument 2 "OUT is required" -- "$tool" encrypt small
 expect help 0 "encrypt" -- "$tool" --help
 nothing_but refusals_write_nothing empty empty.enc small small.enc large large.enc
 
+# A file-size limit (ulimit -f, in 1 KiB blocks) is an error that leaves no temporary, not a death
+# by SIGXFSZ; an existing OUT is kept.
+echo precious >kept
+expect file_size_limit 1 "writing kept: File too large" -- bash -c "ulimit -f 100; exec '$tool' encrypt large kept"
+[[ $(cat kept) == precious ]] && pass || fail "the file-size limit changed the existing output"
+rm kept
+nothing_but file_size_limit_leaves_nothing empty empty.enc small small.enc large large.enc
+
 # Ctrl-C while the input is still arriving: exit 130, no output, no temporary.
 interrupt_reading_pipe interrupted "$(head -c 750 /dev/urandom | base64 -w0)" -- "$tool" encrypt pipe sealed
 nothing_but interrupted_leaves_nothing empty empty.enc small small.enc large large.enc

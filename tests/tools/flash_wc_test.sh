@@ -106,6 +106,29 @@ else
   pass
 fi
 
+# --- closed streams, a full disk, a FIFO ----------------------------------------------------------
+# A closed standard input is a bad descriptor, not something else's (it hung, reading its own
+# event descriptor); output that cannot be written is an error.
+expect closed_stdin 1 "flash-wc: -: Bad file descriptor" -- timeout 10 bash -c "exec '$flash_wc' <&-"
+printf 'one two\n' >two-words
+expect full_disk 1 "flash-wc: error: writing standard output" -- bash -c "exec '$flash_wc' two-words >/dev/full"
+expect closed_stdout 1 "flash-wc: error: writing standard output" -- bash -c "exec '$flash_wc' two-words >&-"
+
+# A FIFO is waited for until its first writer comes; Ctrl-C ends the wait with 130.
+mkfifo fifo
+"$flash_wc" fifo >fifo.out 2>&1 &
+pid=$!
+if wait_open $pid "$work/fifo"; then
+  printf 'a b\n' >fifo
+  finish $pid
+  [[ $status == 0 && $(cat fifo.out) == "      1       2       4 fifo" ]] && pass ||
+    fail "a FIFO with a late writer: exit $status, '$(cat fifo.out)'"
+else
+  kill -KILL $pid; wait $pid
+  fail "flash-wc never opened the FIFO"
+fi
+interrupt_when_open "Ctrl-C while a FIFO has no writer" "$work/fifo" -- "$flash_wc" fifo
+
 # --- progress on a terminal ----------------------------------------------------------------------
 # Standard input from a pipe that stalls: its size is unknown, so a spinner, drawn once the count
 # has lasted half a second and erased before the counts are printed; none when stderr is a pipe.

@@ -72,27 +72,33 @@ finish() {
   status=hung
 }
 
-# interrupt_reading_pipe NAME DATA -- COMMAND...: runs COMMAND in the background with "pipe", a
-# FIFO in the current directory, held open for writing with DATA in it, so that COMMAND waits on
-# it; once COMMAND has it open (and so is working, and handles SIGINT, which a background job of
-# a script would otherwise ignore), sends SIGINT and expects exit 130. COMMAND does not inherit
-# the script's descriptor of the FIFO.
+# interrupt_when_open NAME PATH -- COMMAND...: runs COMMAND in the background; once it has PATH
+# open (and so is working, and handles SIGINT, which a background job of a script would
+# otherwise ignore), sends SIGINT and expects exit 130. COMMAND does not inherit descriptor 3.
+interrupt_when_open() {
+  local name=$1 path=$2
+  shift 3
+  "$@" 3>&- >/dev/null 2>&1 &
+  local pid=$!
+  if wait_open $pid "$path"; then
+    kill -INT $pid
+    finish $pid
+    [[ $status == 130 ]] && pass || fail "$name: exit $status instead of 130"
+  else
+    kill -KILL $pid; wait $pid
+    fail "$name: the program never opened $path"
+  fi
+}
+
+# interrupt_reading_pipe NAME DATA -- COMMAND...: interrupt_when_open with "pipe", a FIFO in the
+# current directory, held open for writing with DATA in it, so that COMMAND waits on it.
 interrupt_reading_pipe() {
   local name=$1 data=$2
   shift 3
   mkfifo pipe
   exec 3<>pipe
   printf '%s' "$data" >&3
-  "$@" 3>&- >/dev/null 2>&1 &
-  local pid=$!
-  if wait_open $pid "$PWD/pipe"; then
-    kill -INT $pid
-    finish $pid
-    [[ $status == 130 ]] && pass || fail "$name: exit $status instead of 130"
-  else
-    kill -KILL $pid; wait $pid
-    fail "$name: the program never opened the pipe"
-  fi
+  interrupt_when_open "$name" "$PWD/pipe" -- "$@"
   exec 3>&-
   rm pipe
 }

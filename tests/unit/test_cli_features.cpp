@@ -224,6 +224,24 @@ TEST_CASE("a bad value from the environment names the variable; a non-number is 
   CHECK_THAT(run_cli(app, {"build", "-j", "1.5"}).err, Catch::Contains("--jobs: '1.5' is not a whole number"));
   CHECK_THAT(run_cli(app, {"build", "-j", "65"}).err, Catch::Contains("--jobs: Value 65 not in range 1 to 64"));
   CHECK(run_cli(app, {"build", "-j64"}).status == 0);
+  // Too many digits for an int is out of range, not malformed.
+  CHECK_THAT(run_cli(app, {"build", "-j", "99999999999999999999"}).err,
+             Catch::Contains("--jobs: Value 99999999999999999999 not in range 1 to 64"));
+  CHECK_THAT(run_cli(app, {"build", "-j", "-99999999999999999999"}).err, Catch::Contains("not in range 1 to 64"));
+}
+
+TEST_CASE("a range of real numbers refuses NaN", "[cli][validators]") {
+  double seconds = 0;
+  auto app = flash::cli("tool").command(flash::cmd<"wait">().option<double>(
+      "--timeout", "Seconds", {.default_value = 1.0, .check = flash::range(0.0, 60.0)}).run(
+      [&](flash::context& ctx) { seconds = ctx.get<double>("timeout"); }));
+  for (const char* bad : {"nan", "NaN", "-nan", "inf"}) {
+    auto result = run_cli(app, {"wait", "--timeout", bad});
+    CHECK(result.status == 2);
+    CHECK_THAT(result.err, Catch::Contains("--timeout: Value " + std::string(bad) + " not in range"));
+  }
+  CHECK(run_cli(app, {"wait", "--timeout", "2.5"}).status == 0);
+  CHECK(seconds == 2.5);
 }
 
 TEST_CASE("the built-ins work when only the environment or a default file names them", "[cli][config]") {

@@ -457,6 +457,37 @@ TEST_CASE("copying from a FIFO waits for its writer, and a cancellation ends the
   CHECK(read_all(dir / "copy") == data);
 }
 
+TEST_CASE("copy_file writes through a destination that is a symbolic link, as cp does", "[ops][copy]") {
+  temp_dir dir;
+  write_file(dir / "source", "new data");
+  fs::create_directory(dir / "real");
+  write_file(dir / "real" / "target", "old");
+  fs::create_symlink("real/target", dir / "link");        // relative, from the link's directory
+  fs::create_symlink(dir / "link", dir / "link-to-link");  // a chain
+  fs::create_symlink("real/absent", dir / "dangling");
+
+  flash::copy_file(dir / "source", dir / "link-to-link");
+  CHECK(fs::is_symlink(dir / "link-to-link"));
+  CHECK(fs::is_symlink(dir / "link"));
+  CHECK(read_all(dir / "real" / "target") == "new data");
+  CHECK(temporaries_in(dir.path).empty());
+
+  flash::copy_file(dir / "source", dir / "dangling");  // creates what the link names, as > does
+  CHECK(fs::is_symlink(dir / "dangling"));
+  CHECK(read_all(dir / "real" / "absent") == "new data");
+
+  // A link to something that is not a regular file is refused as that thing would be.
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  fs::create_symlink("fifo", dir / "to-fifo");
+  try {
+    flash::copy_file(dir / "source", dir / "to-fifo");
+    FAIL("copying through a link to a fifo should fail");
+  } catch (const flash::copy_error& e) {
+    CHECK(e.cause() == flash::destination_errc::not_regular_file);
+  }
+  CHECK(fs::is_symlink(dir / "to-fifo"));
+}
+
 TEST_CASE("copy_file refuses a destination that is not a regular file, and can flush with sync", "[ops][copy]") {
   temp_dir dir;
   write_file(dir / "source", "data");

@@ -94,13 +94,18 @@ class cli : public detail::declarations<cli> {
 
   /// Parses the command line, runs the chosen command and returns the process's exit code:
   /// 0 on success, the handler's own int, 1 when it failed, 2 for a usage error, 128 + the
-  /// signal's number when interrupted (130 for Ctrl-C).
+  /// signal's number when interrupted (130 for Ctrl-C). A command that succeeded but whose
+  /// output to std::cout could not all be written (a full disk) fails with 1. The first call
+  /// also prepares the process: see cli/process.hpp.
   int run(int argc, const char* const* argv, std::ostream& out = std::cout,
           std::ostream& err = std::cerr) const;
 
   int run(int argc, char** argv) const { return run(argc, const_cast<const char* const*>(argv)); }
 
 private:
+  // run() without what it does for the process around the command (cli/process.hpp).
+  int run_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) const;
+
   struct bound_command {
     bound_command(const detail::command_node* node, std::string path, CLI::App* app,
                   const bound_command* parent)

@@ -47,11 +47,18 @@ class validator : public CLI::Validator {
 template <class T>
 validator range(T min, T max) {
   auto check = [min, max](std::string& input) -> std::string {
+    const std::string out_of_range =
+        "Value " + input + " not in range " + std::to_string(min) + " to " + std::to_string(max);
     T value{};
-    if (!CLI::detail::lexical_cast(input, value))
+    if (!CLI::detail::lexical_cast(input, value)) {
+      // Digits too many for T are a number still, out of range rather than malformed.
+      const std::size_t digits = !input.empty() && (input[0] == '+' || input[0] == '-') ? 1 : 0;
+      const bool whole = std::is_integral_v<T> && input.size() > digits &&
+                         input.find_first_not_of("0123456789", digits) == std::string::npos;
+      if (whole) return out_of_range;
       return "'" + input + "' is not " + (std::is_integral_v<T> ? "a whole number" : "a number");
-    if (value < min || value > max)
-      return "Value " + input + " not in range " + std::to_string(min) + " to " + std::to_string(max);
+    }
+    if (!(value >= min && value <= max)) return out_of_range;  // NaN too
     return {};
   };
   CLI::Range described(min, max);  // only for the help text, "INT in [1 - 64]"

@@ -18,8 +18,9 @@
 // Errors are flash::copy_error (a flash::error of errc::filesystem_error, or errc::cancelled)
 // naming both paths: "copying a to b: No space left on device".
 //
-// A program that wants a file-size limit (RLIMIT_FSIZE) reported as an error (EFBIG) rather
-// than being killed by SIGXFSZ must ignore that signal: std::signal(SIGXFSZ, SIG_IGN).
+// A file-size limit (RLIMIT_FSIZE) is reported as an error (EFBIG) when SIGXFSZ is ignored, as
+// flash::cli::run does for the commands it runs; a program of its own must do so itself:
+// std::signal(SIGXFSZ, SIG_IGN).
 
 #include <flash/cli/context.hpp>
 #include <flash/core/error.hpp>

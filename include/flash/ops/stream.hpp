@@ -111,7 +111,7 @@ class stream_processor {
       boost::asio::posix::stream_descriptor stream(executor);
       boost::system::error_code ec;
       stream.assign(copy, ec);
-      if (!ec) co_return co_await read_stream(stream, buffer, on_chunk, name);
+      if (!ec) co_return co_await read_stream(stream, buffer, on_chunk, name, S_ISFIFO(status.st_mode));
       ::close(copy);
     }
     co_return co_await read_on_pool(fd, buffer, on_chunk, name);
@@ -160,8 +160,17 @@ class stream_processor {
 
   template <class OnChunk>
   awaitable<std::uint64_t> read_stream(boost::asio::posix::stream_descriptor& stream, buffer_lease& buffer,
-                                       OnChunk& on_chunk, const std::string& name) {
+                                       OnChunk& on_chunk, const std::string& name, bool is_fifo) {
     std::uint64_t total = 0;
+    if (is_fifo) {
+      // A FIFO opened with O_NONBLOCK reads as ended until its first writer comes; epoll
+      // reports nothing before then, so waiting first keeps the wait for a writer (and Ctrl-C
+      // can end it).
+      boost::system::error_code ec;
+      co_await stream.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                 boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+      if (ec == boost::asio::error::operation_aborted) throw error(errc::cancelled, "reading " + name);
+    }
     for (;;) {
       token_.throw_if_cancelled("reading " + name);
       boost::system::error_code ec;

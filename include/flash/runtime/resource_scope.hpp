@@ -143,6 +143,23 @@ inline void check_writable_destination(const std::filesystem::path& destination)
   throw error(errc::validation_error, destination.string(), destination_errc::not_regular_file);
 }
 
+namespace detail {
+/// Where writing `destination` really writes: the file its chain of symbolic links ends at (a
+/// link itself would be replaced by the rename, and what it points to left as it was). A
+/// relative link is resolved from the directory holding it; a chain of more than 40 links is
+/// left as it is, for the open to refuse.
+inline std::filesystem::path through_symlinks(std::filesystem::path destination) {
+  for (int hops = 0; hops < 40; ++hops) {
+    std::error_code ec;
+    if (!std::filesystem::is_symlink(std::filesystem::symlink_status(destination, ec))) return destination;
+    std::filesystem::path target = std::filesystem::read_symlink(destination, ec);
+    if (ec) return destination;
+    destination = target.is_absolute() ? target : destination.parent_path() / target;
+  }
+  return destination;
+}
+}  // namespace detail
+
 struct commit_options {
   bool sync = true;  ///< fsync before the rename: the data is on disk when the name appears
 };
@@ -231,9 +248,12 @@ class resource_scope {
 
   /// Creates a temporary with permissions `mode` in the destination's directory, removed when
   /// the scope ends unless committed. A destination that exists and is not a regular file is
-  /// refused first (check_writable_destination). Throws flash::error naming the destination.
-  temporary_file& create_temporary(const std::filesystem::path& destination, mode_t mode = 0644) {
-    check_writable_destination(destination);
+  /// refused first (check_writable_destination). A destination that is a symbolic link is
+  /// written through, as cp and a shell's > do: the temporary goes beside the file the link
+  /// points to, which commit() replaces. Throws flash::error naming the destination.
+  temporary_file& create_temporary(const std::filesystem::path& named, mode_t mode = 0644) {
+    check_writable_destination(named);
+    const std::filesystem::path destination = detail::through_symlinks(named);
     const auto directory = destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
     std::string path = (directory / ("." + destination.filename().string() + ".flash-XXXXXX")).string();
     temporary_file& handle =

@@ -5,6 +5,7 @@
 #include <flash/cli/completion.hpp>
 #include <flash/cli/config.hpp>
 #include <flash/cli/help.hpp>
+#include <flash/cli/process.hpp>
 #include <flash/cli/prompt.hpp>
 #include <flash/cli/reference.hpp>
 #include <flash/cli/suggest.hpp>
@@ -28,6 +29,18 @@
 namespace flash {
 
 FLASH_DECL int cli::run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) const {
+  detail::prepare_process();
+  const int status = run_command_line(argc, argv, out, err);
+  // Output lost on a full disk or a closed pipe is a failure of a command that succeeded.
+  if (status != exit_code::success || &out != &std::cout) return status;
+  if (auto failure = detail::standard_output_failure()) {
+    err << error_line(err, node_->name, "writing standard output: " + *failure);
+    return exit_code::failure;
+  }
+  return status;
+}
+
+FLASH_DECL int cli::run_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) const {
   detail::clear_interrupt();
   const std::span<const char* const> words(argv + std::min(argc, 1), argv + argc);
 
