@@ -25,6 +25,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -207,17 +208,76 @@ TEST_CASE("hash_file names the file and the system's reason when it fails", "[cr
   CHECK(std::string(directory.what()) == "reading " + dir.path.string() + ": Is a directory");
 }
 
+TEST_CASE("SHA-256 in lanes gives OpenSSL's digest for every length and number of lanes", "[crypto][hash]") {
+  CHECK(flash::hash_lanes(hash_algorithm::sha512) == 1);
+  CHECK(flash::hash_lanes(hash_algorithm::blake2b512) == 1);
+  CHECK(flash::hash_lanes(hash_algorithm::sha256) == (flash::sha256_lanes_supported() ? flash::sha256_max_lanes : 1));
+  if (!flash::sha256_lanes_supported()) return;  // hash_files uses OpenSSL alone: tested below
+  for (std::size_t lanes = 1; lanes <= flash::sha256_max_lanes; ++lanes) {
+    for (std::size_t size : {0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 65'536 + 17}) {
+      CAPTURE(lanes, size);
+      std::vector<std::string> messages;
+      messages.reserve(lanes);  // data_of points into them, short strings included
+      std::vector<flash::sha256_state> states(lanes);
+      std::vector<flash::sha256_state*> state_of;
+      std::vector<const unsigned char*> data_of;
+      for (std::size_t j = 0; j < lanes; ++j) {
+        messages.push_back(generated(size, static_cast<std::uint32_t>(size * 7 + j)));
+        state_of.push_back(&states[j]);
+        data_of.push_back(reinterpret_cast<const unsigned char*>(messages[j].data()));
+      }
+      const std::size_t blocks = size / flash::sha256_block_size;
+      flash::sha256_compress(state_of, data_of, blocks);
+      for (std::size_t j = 0; j < lanes; ++j) {
+        CHECK(states[j].bytes == blocks * flash::sha256_block_size);
+        const auto tail = std::span(data_of[j] + blocks * flash::sha256_block_size, size % flash::sha256_block_size);
+        CHECK(flash::detail::to_hex(flash::sha256_finish(states[j], tail)) ==
+              digest_of(messages[j], hash_algorithm::sha256));
+      }
+    }
+  }
+}
+
+TEST_CASE("hash_files spreads SHA-256 lanes over the threads first, within max_concurrency", "[crypto][hash]") {
+  using flash::detail::plan_lanes;
+  auto layout = plan_lanes(64, 8, 2);
+  CHECK((layout.workers == 2 && layout.lanes == 4));
+  layout = plan_lanes(64, 2, 2);  // -j 2: one file a thread
+  CHECK((layout.workers == 2 && layout.lanes == 1));
+  layout = plan_lanes(64, 5, 2);  // never more than 5 files at once
+  CHECK((layout.workers == 2 && layout.lanes == 2));
+  layout = plan_lanes(3, 0, 2);  // no limit: the files shared out over the threads
+  CHECK((layout.workers == 2 && layout.lanes == 2));
+  layout = plan_lanes(64, 0, 2);
+  CHECK((layout.workers == 2 && layout.lanes == 4));
+  layout = plan_lanes(1, 8, 4);
+  CHECK((layout.workers == 1 && layout.lanes == 1));
+  CHECK(plan_lanes(0, 8, 2).workers == 0);
+}
+
 TEST_CASE("hash_files returns a result per file in argument order, failures included", "[crypto][hash]") {
+  // SHA-256 goes through the lanes (four files a thread with max_concurrency 8), BLAKE2b through
+  // OpenSSL a file at a time.
+  const hash_algorithm algorithm = GENERATE(hash_algorithm::blake2b512, hash_algorithm::sha256);
+  const std::size_t max_concurrency = GENERATE(3, 8);
+  CAPTURE(flash::to_string(algorithm), max_concurrency);
   temp_dir dir;
   flash::thread_pool pool(2);
-  // Larger files first, so that they finish after the smaller ones that follow them.
+  // Larger files first, so that they finish after the smaller ones that follow them; then sizes
+  // around a SHA-256 block and a lane's read.
+  std::vector<std::size_t> sizes;
+  for (std::size_t i = 0; i < 12; ++i) sizes.push_back((12 - i) * 300'000);
+  const std::size_t lane_read = flash::detail::lane_chunk_size;
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65},
+                           lane_read - 1, lane_read, lane_read + 1, 2 * lane_read + 65})
+    sizes.push_back(size);
   std::vector<fs::path> paths;
   std::vector<std::string> expected;
-  for (int i = 0; i < 12; ++i) {
-    const std::string data = generated(static_cast<std::size_t>(12 - i) * 300'000, static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const std::string data = generated(sizes[i], static_cast<std::uint32_t>(i));
     paths.push_back(dir / ("file" + std::to_string(i)));
     write_file(paths.back(), data);
-    expected.push_back(digest_of(data, hash_algorithm::blake2b512));
+    expected.push_back(digest_of(data, algorithm));
   }
   fs::create_directory(dir / "a directory");
   paths.insert(paths.begin() + 3, dir / "missing");
@@ -228,12 +288,12 @@ TEST_CASE("hash_files returns a result per file in argument order, failures incl
   const std::size_t descriptors_before = open_descriptors();
   std::vector<int> reported(paths.size(), 0);
   std::atomic<std::uint64_t> bytes{0};
-  flash::hash_files_options options{.max_concurrency = 3,
+  flash::hash_files_options options{.max_concurrency = max_concurrency,
                                     .on_progress = [&](std::uint64_t n) { bytes += n; },
                                     .on_result = [&](std::size_t index, const flash::hash_result&) {
                                       ++reported[index];
                                     }};
-  auto hashing = flash::hash_files(pool.get_executor(), paths, hash_algorithm::blake2b512, std::move(options));
+  auto hashing = flash::hash_files(pool.get_executor(), paths, algorithm, std::move(options));
   auto results = run_async(std::move(hashing));
 
   REQUIRE(results.size() == paths.size());
@@ -324,7 +384,9 @@ TEST_CASE("hash_files through a command's context is counted in its metrics", "[
       }));
   auto outcome = run_cli(app, {"--metrics=json", "sum"});
   CHECK(outcome.status == 0);
-  CHECK(outcome.err.find("\"tasks_spawned\":5,\"tasks_completed\":5") != std::string::npos);
+  // A task a file, or with SHA-256 lanes a task a thread (two: max_concurrency(2), a lane each).
+  const std::string tasks = flash::hash_lanes(hash_algorithm::sha256) > 1 ? "2" : "5";
+  CHECK(outcome.err.find("\"tasks_spawned\":" + tasks + ",\"tasks_completed\":" + tasks) != std::string::npos);
   const auto peak_at = outcome.err.find("\"peak_concurrency\":");
   REQUIRE(peak_at != std::string::npos);
   const int peak = outcome.err[peak_at + 19] - '0';

@@ -21,19 +21,24 @@
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/cancellable_read.hpp>
+#include <flash/ops/sha256_lanes.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
 #include <flash/runtime/resource_scope.hpp>
 #include <flash/runtime/task_group.hpp>
 
 #include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution/occupancy.hpp>
+#include <boost/asio/query.hpp>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -49,6 +54,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -297,6 +303,8 @@ struct hash_result {
 
 struct hash_files_options {
   /// Files hashed at once. 0: no limit but the pool's threads (with a context: its max_concurrency()).
+  /// A thread hashes up to hash_lanes(algorithm) files at once, so a limit under that many times
+  /// the threads leaves some of each thread's lanes unused.
   std::size_t max_concurrency = 0;
   /// The first failure cancels the other files and is thrown; otherwise every file gets its result.
   bool fail_fast = false;
@@ -330,6 +338,14 @@ inline void describe_failure(const std::exception_ptr& failure, hash_result& res
   }
 }
 
+// Records how file `index` went and tells options.on_result; with fail_fast, a failure is thrown.
+inline void report(std::vector<hash_result>& results, std::size_t index, const std::exception_ptr& failure,
+                   const hash_files_options& options) {
+  if (failure) describe_failure(failure, results[index]);
+  if (options.on_result) options.on_result(index, results[index]);
+  if (failure && options.fail_fast) std::rethrow_exception(failure);
+}
+
 template <class PoolExecutor>
 awaitable<void> hash_one(PoolExecutor pool, std::vector<hash_result>& results, std::size_t index,
                          hash_algorithm algorithm, const hash_files_options& options) {
@@ -343,15 +359,190 @@ awaitable<void> hash_one(PoolExecutor pool, std::vector<hash_result>& results, s
   } catch (...) {
     failure = std::current_exception();
   }
-  if (failure) {
-    if (is_cancellation(failure)) std::rethrow_exception(failure);
-    describe_failure(failure, result);
+  if (failure && is_cancellation(failure)) std::rethrow_exception(failure);
+  report(results, index, failure, options);
+}
+
+
+// --- SHA-256 in lanes: a thread hashes up to four files at once (see sha256_lanes.hpp) ---------
+
+inline constexpr std::size_t lane_chunk_size = std::size_t{256} << 10;
+
+// How hash_files shares `files` out with SHA-256 lanes: threads first, then up to four files a
+// thread, never more files at once than `max_concurrency` (0: no limit).
+struct lane_layout {
+  std::size_t workers = 0;
+  std::size_t lanes = 1;
+};
+
+inline lane_layout plan_lanes(std::size_t files, std::size_t max_concurrency, std::size_t threads) {
+  if (files == 0) return {};
+  const std::size_t at_once = max_concurrency ? std::min(max_concurrency, files) : files;
+  const std::size_t workers = std::max<std::size_t>(1, std::min(threads, at_once));
+  const std::size_t lanes = max_concurrency ? at_once / workers : (files + workers - 1) / workers;
+  return {workers, std::clamp<std::size_t>(lanes, 1, sha256_max_lanes)};
+}
+
+template <class Executor>
+std::size_t threads_of(const Executor& executor) {
+  if constexpr (boost::asio::can_query_v<const Executor&, boost::asio::execution::occupancy_t>)
+    return std::max<std::size_t>(1, boost::asio::query(executor, boost::asio::execution::occupancy));
+  else
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// One file in a lane: its descriptor, the bytes read and not yet hashed, and the hash so far.
+struct lane_file {
+  std::size_t index = 0;
+  std::optional<resource_scope> scope;
+  int fd = -1;
+  bool blocking_input = false;
+  unsigned char* buffer = nullptr;  // the lane's lane_chunk_size bytes of the worker's buffer
+  std::size_t begin = 0, end = 0;
+  sha256_state state;
+
+  bool busy() const noexcept { return scope.has_value(); }
+  std::size_t pending() const noexcept { return end - begin; }
+};
+
+// A finished file: its digest, or why it has none.
+struct lane_outcome {
+  std::size_t index;
+  std::string digest;
+  std::exception_ptr failure;
+};
+
+// The state of one hash_files worker: its lanes, which outlive each turn on the pool. A turn
+// (run) hashes until a file is finished, then returns it, so results are reported as they come;
+// the files are taken in argument order from `next`, which the workers share.
+class sha256_lane_worker {
+ public:
+  sha256_lane_worker(const std::vector<hash_result>& files, std::atomic<std::size_t>& next, std::size_t lanes,
+                     const hash_files_options& options)
+      : files_(files),
+        next_(next),
+        options_(options),
+        buffer_(lanes * lane_chunk_size, options.memory, false),
+        lanes_(lanes) {
+    for (std::size_t i = 0; i < lanes; ++i) lanes_[i].buffer = buffer_.data() + i * lane_chunk_size;
   }
-  if (options.on_result) options.on_result(index, result);
-  if (failure && options.fail_fast) std::rethrow_exception(failure);
+
+  bool done() const noexcept { return done_; }
+
+  std::vector<lane_outcome> run(const cancellation_token& token) {
+    std::vector<lane_outcome> finished;
+    while (finished.empty()) {
+      fill_free_lanes(token, finished);
+      if (std::none_of(lanes_.begin(), lanes_.end(), [](const lane_file& l) { return l.busy(); })) {
+        done_ = true;
+        break;
+      }
+      if (!finished.empty()) break;
+      for (lane_file& lane : lanes_)
+        if (lane.busy() && lane.pending() < sha256_block_size) read_or_finish(lane, token, finished);
+      compress_busy_lanes();
+    }
+    return finished;
+  }
+
+ private:
+  void fill_free_lanes(const cancellation_token& token, std::vector<lane_outcome>& finished) {
+    for (lane_file& lane : lanes_) {
+      while (!lane.busy()) {
+        const std::size_t index = next_.fetch_add(1, std::memory_order_relaxed);
+        if (index >= files_.size()) return;
+        try {
+          open(lane, index, token);
+        } catch (...) {
+          lane.scope.reset();
+          finished.push_back({index, {}, std::current_exception()});
+        }
+      }
+    }
+  }
+
+  void open(lane_file& lane, std::size_t index, const cancellation_token& token) {
+    lane.index = index;
+    lane.scope.emplace(options_.resources);
+    lane.fd = open_for_reading(*lane.scope, files_[index].path, token);
+    lane.blocking_input = may_wait_forever(lane.fd);
+    if (!lane.blocking_input) ::posix_fadvise(lane.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    lane.begin = lane.end = 0;
+    lane.state = {};
+  }
+
+  // Reads more of a lane's file, which has less than a block left to hash; at the end of the
+  // file, that rest is padded, and the lane is free again.
+  void read_or_finish(lane_file& lane, const cancellation_token& token, std::vector<lane_outcome>& finished) {
+    try {
+      // What is left is under a block: moved to the front, the read appends to it. (A pipe's
+      // reads end anywhere; a regular file's, at the end of the file or of the buffer.)
+      const std::size_t kept = lane.pending();
+      std::memmove(lane.buffer, lane.buffer + lane.begin, kept);
+      const std::size_t got = read_some(lane.fd, lane.blocking_input, lane.buffer + kept, lane_chunk_size - kept,
+                                        token, files_[lane.index].path, "hashing");
+      lane.begin = 0;
+      lane.end = kept + got;
+      if (got && options_.on_progress) options_.on_progress(got);
+      if (got == 0) {
+        const auto digest = sha256_finish(lane.state, std::span(lane.buffer + lane.begin, lane.pending()));
+        finished.push_back({lane.index, to_hex(digest), nullptr});
+        lane.scope.reset();
+      }
+    } catch (...) {
+      std::exception_ptr failure = std::current_exception();
+      if (is_cancellation(failure)) throw;
+      finished.push_back({lane.index, {}, std::move(failure)});
+      lane.scope.reset();
+    }
+  }
+
+  void compress_busy_lanes() noexcept {
+    sha256_state* states[sha256_max_lanes];
+    const unsigned char* data[sha256_max_lanes];
+    std::size_t count = 0, blocks = SIZE_MAX;
+    for (lane_file& lane : lanes_) {
+      if (!lane.busy()) continue;
+      states[count] = &lane.state;
+      data[count++] = lane.buffer + lane.begin;
+      blocks = std::min(blocks, lane.pending() / sha256_block_size);
+    }
+    if (count == 0 || blocks == 0) return;
+    sha256_compress(std::span(states, count), std::span(data, count), blocks);
+    for (lane_file& lane : lanes_)
+      if (lane.busy()) lane.begin += blocks * sha256_block_size;
+  }
+
+  const std::vector<hash_result>& files_;
+  std::atomic<std::size_t>& next_;
+  const hash_files_options& options_;
+  scratch_buffer buffer_;
+  std::vector<lane_file> lanes_;
+  bool done_ = false;
+};
+
+template <class PoolExecutor>
+awaitable<void> hash_in_lanes(PoolExecutor pool, std::vector<hash_result>& results, std::atomic<std::size_t>& next,
+                              std::size_t lanes, const hash_files_options& options) {
+  sha256_lane_worker worker(results, next, lanes, options);
+  while (!worker.done()) {
+    auto turn = [&worker](const cancellation_token& token) { return worker.run(token); };
+    const std::vector<lane_outcome> outcomes = co_await offload(pool, std::move(turn));
+    for (const lane_outcome& outcome : outcomes) {
+      if (!outcome.failure) results[outcome.index].digest = outcome.digest;
+      report(results, outcome.index, outcome.failure, options);
+    }
+  }
 }
 
 }  // namespace detail
+
+/// How many files one thread hashes at once with `algorithm` on this CPU: sha256_max_lanes for
+/// SHA-256 where the CPU has the SHA extensions (sha256_lanes.hpp), else 1. hash_files with
+/// max_concurrency = threads * hash_lanes(algorithm) keeps every thread's lanes full.
+inline std::size_t hash_lanes(hash_algorithm algorithm) noexcept {
+  return algorithm == hash_algorithm::sha256 && sha256_lanes_supported() ? sha256_max_lanes : 1;
+}
 
 /// Hashes the files in parallel on `pool` (flash::offload), at most options.max_concurrency at
 /// once, and returns a result per file in the order of `paths`: the digest, or why the file could
@@ -363,14 +554,22 @@ awaitable<std::vector<hash_result>> hash_files(PoolExecutor pool, std::vector<st
                                                hash_algorithm algorithm, hash_files_options options = {}) {
   std::vector<hash_result> results(paths.size());
   for (std::size_t i = 0; i < paths.size(); ++i) results[i].path = std::move(paths[i]);
+  const bool in_lanes = hash_lanes(algorithm) > 1;
+  const detail::lane_layout layout = detail::plan_lanes(results.size(), options.max_concurrency, detail::threads_of(pool));
+  std::atomic<std::size_t> next_file{0};
   auto body = [&](task_group& group) -> awaitable<void> {
-    for (std::size_t i = 0; i < results.size(); ++i)
-      group.spawn(detail::hash_one(pool, results, i, algorithm, options));
+    if (in_lanes) {
+      for (std::size_t i = 0; i < layout.workers; ++i)
+        group.spawn(detail::hash_in_lanes(pool, results, next_file, layout.lanes, options));
+    } else {
+      for (std::size_t i = 0; i < results.size(); ++i)
+        group.spawn(detail::hash_one(pool, results, i, algorithm, options));
+    }
     co_return;
   };
   const task_group_options group_options{
       .on_failure = options.fail_fast ? failure_policy::cancel_siblings : failure_policy::keep_going,
-      .max_concurrency = options.max_concurrency};
+      .max_concurrency = in_lanes ? 0 : options.max_concurrency};
   co_await with_task_group(body, group_options, options.observer, options.token);
   co_return results;
 }
