@@ -70,34 +70,30 @@ alignas(16) inline constexpr std::uint32_t round_constants[64] = {
 // defined, and {fmt}'s '#pragma GCC optimize' leaves it defined after a precompiled header even
 // at -O0; the immediate is then not folded and GCC rejects the call. These take it as a template
 // argument, which is a constant whatever the optimisation.
+#define FLASH_SHA_NI [[gnu::target("sha,sse4.1")]]
+#ifdef __clang__  // Clang's take the immediate through a macro
 template <int Bytes>
-[[gnu::target("sha,sse4.1")]] inline __m128i align_right(__m128i high, __m128i low) noexcept {
-#ifdef __clang__
-  return _mm_alignr_epi8(high, low, Bytes);
-#else
-  return reinterpret_cast<__m128i>(__builtin_ia32_palignr128(reinterpret_cast<__v2di>(high),
-                                                             reinterpret_cast<__v2di>(low), Bytes * 8));
-#endif
-}
-
+FLASH_SHA_NI inline __m128i align_right(__m128i high, __m128i low) noexcept { return _mm_alignr_epi8(high, low, Bytes); }
 template <int Order>
-[[gnu::target("sha,sse4.1")]] inline __m128i shuffle_words(__m128i words) noexcept {
-#ifdef __clang__
-  return _mm_shuffle_epi32(words, Order);
-#else
-  return reinterpret_cast<__m128i>(__builtin_ia32_pshufd(reinterpret_cast<__v4si>(words), Order));
-#endif
-}
-
+FLASH_SHA_NI inline __m128i shuffle_words(__m128i words) noexcept { return _mm_shuffle_epi32(words, Order); }
 template <int Mask>
-[[gnu::target("sha,sse4.1")]] inline __m128i blend_halfwords(__m128i a, __m128i b) noexcept {
-#ifdef __clang__
-  return _mm_blend_epi16(a, b, Mask);
+FLASH_SHA_NI inline __m128i blend_halfwords(__m128i a, __m128i b) noexcept { return _mm_blend_epi16(a, b, Mask); }
 #else
-  return reinterpret_cast<__m128i>(__builtin_ia32_pblendw128(reinterpret_cast<__v8hi>(a),
-                                                             reinterpret_cast<__v8hi>(b), Mask));
-#endif
+template <int Bytes>
+FLASH_SHA_NI inline __m128i align_right(__m128i high, __m128i low) noexcept {
+  return reinterpret_cast<__m128i>(
+      __builtin_ia32_palignr128(reinterpret_cast<__v2di>(high), reinterpret_cast<__v2di>(low), Bytes * 8));
 }
+template <int Order>
+FLASH_SHA_NI inline __m128i shuffle_words(__m128i words) noexcept {
+  return reinterpret_cast<__m128i>(__builtin_ia32_pshufd(reinterpret_cast<__v4si>(words), Order));
+}
+template <int Mask>
+FLASH_SHA_NI inline __m128i blend_halfwords(__m128i a, __m128i b) noexcept {
+  return reinterpret_cast<__m128i>(
+      __builtin_ia32_pblendw128(reinterpret_cast<__v8hi>(a), reinterpret_cast<__v8hi>(b), Mask));
+}
+#endif
 
 // One message's registers: the state as the instructions want it (ABEF and CDGH), and the last
 // four groups of four schedule words.
@@ -112,13 +108,13 @@ struct lanes {
   const unsigned char* data[N];
 };
 
-[[gnu::target("sha,sse4.1")]] inline lane load(const sha256_state& state) noexcept {
+FLASH_SHA_NI inline lane load(const sha256_state& state) noexcept {
   const __m128i abcd = shuffle_words<0xB1>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state.words[0])));
   const __m128i efgh = shuffle_words<0x1B>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state.words[4])));
   return {align_right<8>(abcd, efgh), blend_halfwords<0xF0>(efgh, abcd), {}};
 }
 
-[[gnu::target("sha,sse4.1")]] inline void store(const lane& registers, sha256_state& state) noexcept {
+FLASH_SHA_NI inline void store(const lane& registers, sha256_state& state) noexcept {
   const __m128i feba = shuffle_words<0x1B>(registers.abef);
   const __m128i dchg = shuffle_words<0xB1>(registers.cdgh);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(&state.words[0]), blend_halfwords<0xF0>(feba, dchg));
@@ -128,7 +124,7 @@ struct lanes {
 // Rounds 4G to 4G+3 of lane J: the message's words G (read, or scheduled from the four groups
 // before), then two rounds with each half of them.
 template <std::size_t G, std::size_t J, std::size_t N>
-[[gnu::target("sha,sse4.1")]] inline void four_rounds(lanes<N>& all) noexcept {
+FLASH_SHA_NI inline void four_rounds(lanes<N>& all) noexcept {
   lane& l = all.at[J];
   __m128i words;
   if constexpr (G < 4) {
@@ -150,17 +146,17 @@ template <std::size_t G, std::size_t J, std::size_t N>
 // Each group of four rounds for every lane before the next group, so that the lanes' rounds
 // are interleaved in the instruction stream.
 template <std::size_t G, std::size_t N, std::size_t... J>
-[[gnu::target("sha,sse4.1")]] inline void four_rounds_each(lanes<N>& all, std::index_sequence<J...>) noexcept {
+FLASH_SHA_NI inline void four_rounds_each(lanes<N>& all, std::index_sequence<J...>) noexcept {
   (four_rounds<G, J>(all), ...);
 }
 
 template <std::size_t N, std::size_t... G>
-[[gnu::target("sha,sse4.1")]] inline void sixty_four_rounds(lanes<N>& all, std::index_sequence<G...>) noexcept {
+FLASH_SHA_NI inline void sixty_four_rounds(lanes<N>& all, std::index_sequence<G...>) noexcept {
   (four_rounds_each<G>(all, std::make_index_sequence<N>{}), ...);
 }
 
 template <std::size_t N>
-[[gnu::target("sha,sse4.1")]] void compress(sha256_state* const* states, const unsigned char* const* data,
+FLASH_SHA_NI void compress(sha256_state* const* states, const unsigned char* const* data,
                                             std::size_t blocks) noexcept {
   lanes<N> all;
   for (std::size_t j = 0; j < N; ++j) {
@@ -184,6 +180,7 @@ template <std::size_t N>
 }
 
 }  // namespace detail::sha256_ni
+#undef FLASH_SHA_NI
 #endif
 
 /// Compresses `blocks` 64-byte blocks of each message, data[i] into *states[i], interleaved; for
