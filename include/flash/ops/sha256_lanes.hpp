@@ -9,8 +9,9 @@
 //
 // Each round of SHA-256 needs the one before it, so hashing a single message leaves the CPU's
 // SHA unit waiting on its own results most of the time (OpenSSL's rate); the rounds of other
-// messages fill those waits. Two lanes hash 1.5x and four 1.7x as fast as one on the hosts
-// measured (docs/benchmarks.md). hash_files uses it for SHA-256 where sha256_lanes_supported().
+// messages fill those waits: on the Intel host measured, two or more lanes hash 1.2x as fast
+// as OpenSSL's single stream on data in L2 (bench_hash, docs/benchmarks.md). hash_files uses it
+// for SHA-256 where sha256_lanes_supported().
 
 #include <array>
 #include <cstddef>
