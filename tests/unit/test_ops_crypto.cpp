@@ -246,13 +246,54 @@ TEST_CASE("hash_files spreads SHA-256 lanes over the threads first, within max_c
   CHECK((layout.workers == 2 && layout.lanes == 1));
   layout = plan_lanes(64, 5, 2);  // never more than 5 files at once
   CHECK((layout.workers == 2 && layout.lanes == 2));
-  layout = plan_lanes(3, 0, 2);  // no limit: the files shared out over the threads
-  CHECK((layout.workers == 2 && layout.lanes == 2));
+  layout = plan_lanes(3, 0, 2);  // no limit: every thread has a file first
+  CHECK((layout.workers == 2 && layout.lanes == 1));
+  layout = plan_lanes(6, 0, 4);
+  CHECK((layout.workers == 4 && layout.lanes == 1));
   layout = plan_lanes(64, 0, 2);
   CHECK((layout.workers == 2 && layout.lanes == 4));
   layout = plan_lanes(1, 8, 4);
   CHECK((layout.workers == 1 && layout.lanes == 1));
   CHECK(plan_lanes(0, 8, 2).workers == 0);
+}
+
+TEST_CASE("hash_files hashes the regular files while a FIFO beside them waits for data", "[crypto][hash]") {
+  temp_dir dir;
+  silent_pipe pipe(dir.path);
+  std::vector<fs::path> paths{pipe.path};
+  std::vector<std::string> expected{digest_of("abc", hash_algorithm::sha256)};
+  for (int i = 0; i < 3; ++i) {
+    const std::string data = generated(100'000 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i));
+    paths.push_back(dir / ("file" + std::to_string(i)));
+    write_file(paths.back(), data);
+    expected.push_back(digest_of(data, hash_algorithm::sha256));
+  }
+  // With SHA-256 lanes, two threads take two files each: the FIFO must not hold its neighbour.
+  flash::thread_pool pool(2);
+  std::atomic<int> regular_done{0};
+  flash::hash_files_options options{.max_concurrency = 8, .on_result = [&](std::size_t index, const flash::hash_result&) {
+                                      if (index > 0) ++regular_done;
+                                    }};
+  bool all_before_the_writer = false;
+  std::thread writer([&] {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (regular_done < 3 && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    all_before_the_writer = regular_done == 3;
+    const bool written = ::write(pipe.writer, "abc", 3) == 3;
+    ::close(pipe.writer);
+    pipe.writer = -1;
+    (void)written;
+  });
+  auto hashing = flash::hash_files(pool.get_executor(), paths, hash_algorithm::sha256, std::move(options));
+  auto results = run_async(std::move(hashing));
+  writer.join();
+  CHECK(all_before_the_writer);
+  REQUIRE(results.size() == paths.size());
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    CAPTURE(i);
+    CHECK(results[i].digest == expected[i]);
+  }
 }
 
 TEST_CASE("hash_files returns a result per file in argument order, failures included", "[crypto][hash]") {
@@ -375,8 +416,10 @@ TEST_CASE("hash_files through a command's context is counted in its metrics", "[
   }
   std::vector<flash::hash_result> results;
   std::size_t open_after = 1;
+  std::size_t threads = 0;
   auto app = flash::cli("app").command(
       flash::cmd<"sum">().max_concurrency(2).run([&](flash::context& ctx) -> flash::awaitable<int> {
+        threads = ctx.pool().size();
         auto hashing = flash::hash_files(ctx, paths, hash_algorithm::sha256);
         results = co_await std::move(hashing);
         open_after = ctx.resources().total();
@@ -384,8 +427,10 @@ TEST_CASE("hash_files through a command's context is counted in its metrics", "[
       }));
   auto outcome = run_cli(app, {"--metrics=json", "sum"});
   CHECK(outcome.status == 0);
-  // A task a file, or with SHA-256 lanes a task a thread (two: max_concurrency(2), a lane each).
-  const std::string tasks = flash::hash_lanes(hash_algorithm::sha256) > 1 ? "2" : "5";
+  // A task a file, or with SHA-256 lanes a task a thread (at most max_concurrency(2)).
+  const std::string tasks = flash::hash_lanes(hash_algorithm::sha256) > 1
+                                ? std::to_string(flash::detail::plan_lanes(5, 2, threads).workers)
+                                : "5";
   CHECK(outcome.err.find("\"tasks_spawned\":" + tasks + ",\"tasks_completed\":" + tasks) != std::string::npos);
   const auto peak_at = outcome.err.find("\"peak_concurrency\":");
   REQUIRE(peak_at != std::string::npos);

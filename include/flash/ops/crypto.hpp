@@ -338,12 +338,11 @@ inline void describe_failure(const std::exception_ptr& failure, hash_result& res
   }
 }
 
-// Records how file `index` went and tells options.on_result; with fail_fast, a failure is thrown.
+// Records how file `index` went and tells options.on_result.
 inline void report(std::vector<hash_result>& results, std::size_t index, const std::exception_ptr& failure,
                    const hash_files_options& options) {
   if (failure) describe_failure(failure, results[index]);
   if (options.on_result) options.on_result(index, results[index]);
-  if (failure && options.fail_fast) std::rethrow_exception(failure);
 }
 
 template <class PoolExecutor>
@@ -361,8 +360,8 @@ awaitable<void> hash_one(PoolExecutor pool, std::vector<hash_result>& results, s
   }
   if (failure && is_cancellation(failure)) std::rethrow_exception(failure);
   report(results, index, failure, options);
+  if (failure && options.fail_fast) std::rethrow_exception(failure);
 }
-
 
 // --- SHA-256 in lanes: a thread hashes up to four files at once (see sha256_lanes.hpp) ---------
 
@@ -379,8 +378,9 @@ inline lane_layout plan_lanes(std::size_t files, std::size_t max_concurrency, st
   if (files == 0) return {};
   const std::size_t at_once = max_concurrency ? std::min(max_concurrency, files) : files;
   const std::size_t workers = std::max<std::size_t>(1, std::min(threads, at_once));
-  const std::size_t lanes = max_concurrency ? at_once / workers : (files + workers - 1) / workers;
-  return {workers, std::clamp<std::size_t>(lanes, 1, sha256_max_lanes)};
+  // Rounded down: a worker fills its lanes before the next claims a file, so a rounded-up share
+  // would leave the last threads without any.
+  return {workers, std::clamp<std::size_t>(at_once / workers, 1, sha256_max_lanes)};
 }
 
 template <class Executor>
@@ -405,16 +405,19 @@ struct lane_file {
   std::size_t pending() const noexcept { return end - begin; }
 };
 
-// A finished file: its digest, or why it has none.
+// A finished file: its digest, or why it has none; or (alone) a file to hash on its own.
 struct lane_outcome {
   std::size_t index;
   std::string digest;
   std::exception_ptr failure;
+  bool alone = false;
 };
 
 // The state of one hash_files worker: its lanes, which outlive each turn on the pool. A turn
 // (run) hashes until a file is finished, then returns it, so results are reported as they come;
-// the files are taken in argument order from `next`, which the workers share.
+// the files are taken in argument order from `next`, which the workers share. Lanes advance
+// together, so a pipe or FIFO, whose data may be slow to come or never come, would hold back
+// the files beside it: what is not a regular file is handed back to be hashed alone.
 class sha256_lane_worker {
  public:
   sha256_lane_worker(const std::vector<hash_result>& files, std::atomic<std::size_t>& next, std::size_t lanes,
@@ -430,17 +433,25 @@ class sha256_lane_worker {
   bool done() const noexcept { return done_; }
 
   std::vector<lane_outcome> run(const cancellation_token& token) {
+    // A cancellation met after some files of the turn were finished is thrown at the next turn,
+    // once they have been reported.
+    if (interrupted_) std::rethrow_exception(std::exchange(interrupted_, nullptr));
     std::vector<lane_outcome> finished;
-    while (finished.empty()) {
-      fill_free_lanes(token, finished);
-      if (std::none_of(lanes_.begin(), lanes_.end(), [](const lane_file& l) { return l.busy(); })) {
-        done_ = true;
-        break;
+    try {
+      while (finished.empty()) {
+        fill_free_lanes(token, finished);
+        if (std::none_of(lanes_.begin(), lanes_.end(), [](const lane_file& l) { return l.busy(); })) {
+          done_ = true;  // every file is claimed: fill_free_lanes stops only then or with no lane free
+          break;
+        }
+        if (!finished.empty()) break;
+        for (lane_file& lane : lanes_)
+          if (lane.busy() && lane.pending() < sha256_block_size) read_or_finish(lane, token, finished);
+        compress_busy_lanes();
       }
-      if (!finished.empty()) break;
-      for (lane_file& lane : lanes_)
-        if (lane.busy() && lane.pending() < sha256_block_size) read_or_finish(lane, token, finished);
-      compress_busy_lanes();
+    } catch (...) {
+      if (finished.empty()) throw;
+      interrupted_ = std::current_exception();
     }
     return finished;
   }
@@ -451,6 +462,11 @@ class sha256_lane_worker {
       while (!lane.busy()) {
         const std::size_t index = next_.fetch_add(1, std::memory_order_relaxed);
         if (index >= files_.size()) return;
+        struct stat status {};
+        if (::stat(files_[index].path.c_str(), &status) == 0 && !S_ISREG(status.st_mode)) {
+          finished.push_back({index, {}, nullptr, true});
+          continue;
+        }
         try {
           open(lane, index, token);
         } catch (...) {
@@ -518,20 +534,31 @@ class sha256_lane_worker {
   const hash_files_options& options_;
   scratch_buffer buffer_;
   std::vector<lane_file> lanes_;
+  std::exception_ptr interrupted_;
   bool done_ = false;
 };
 
+// One worker of hash_files: its turns on the pool, and what they finished reported here (all of
+// a turn's, before its first failure is thrown with fail_fast). A file that is not a regular
+// file becomes a child of the group of its own.
 template <class PoolExecutor>
-awaitable<void> hash_in_lanes(PoolExecutor pool, std::vector<hash_result>& results, std::atomic<std::size_t>& next,
-                              std::size_t lanes, const hash_files_options& options) {
+awaitable<void> hash_in_lanes(PoolExecutor pool, task_group& group, std::vector<hash_result>& results,
+                              std::atomic<std::size_t>& next, std::size_t lanes, const hash_files_options& options) {
   sha256_lane_worker worker(results, next, lanes, options);
   while (!worker.done()) {
     auto turn = [&worker](const cancellation_token& token) { return worker.run(token); };
     const std::vector<lane_outcome> outcomes = co_await offload(pool, std::move(turn));
+    std::exception_ptr first_failure;
     for (const lane_outcome& outcome : outcomes) {
+      if (outcome.alone) {
+        group.spawn(hash_one(pool, results, outcome.index, hash_algorithm::sha256, options));
+        continue;
+      }
       if (!outcome.failure) results[outcome.index].digest = outcome.digest;
       report(results, outcome.index, outcome.failure, options);
+      if (!first_failure) first_failure = outcome.failure;
     }
+    if (first_failure && options.fail_fast) std::rethrow_exception(first_failure);
   }
 }
 
@@ -560,7 +587,7 @@ awaitable<std::vector<hash_result>> hash_files(PoolExecutor pool, std::vector<st
   auto body = [&](task_group& group) -> awaitable<void> {
     if (in_lanes) {
       for (std::size_t i = 0; i < layout.workers; ++i)
-        group.spawn(detail::hash_in_lanes(pool, results, next_file, layout.lanes, options));
+        group.spawn(detail::hash_in_lanes(pool, group, results, next_file, layout.lanes, options));
     } else {
       for (std::size_t i = 0; i < results.size(); ++i)
         group.spawn(detail::hash_one(pool, results, i, algorithm, options));
