@@ -391,12 +391,11 @@ std::size_t threads_of(const Executor& executor) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// One file in a lane: its descriptor, the bytes read and not yet hashed, and the hash so far.
+// One regular file in a lane: its descriptor, the bytes read and not yet hashed, and the hash so far.
 struct lane_file {
   std::size_t index = 0;
   std::optional<resource_scope> scope;
   int fd = -1;
-  bool blocking_input = false;
   unsigned char* buffer = nullptr;  // the lane's lane_chunk_size bytes of the worker's buffer
   std::size_t begin = 0, end = 0;
   sha256_state state;
@@ -480,9 +479,8 @@ class sha256_lane_worker {
   void open(lane_file& lane, std::size_t index, const cancellation_token& token) {
     lane.index = index;
     lane.scope.emplace(options_.resources);
-    lane.fd = open_for_reading(*lane.scope, files_[index].path, token);
-    lane.blocking_input = may_wait_forever(lane.fd);
-    if (!lane.blocking_input) ::posix_fadvise(lane.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    lane.fd = open_for_reading(*lane.scope, files_[index].path, token);  // stat said: a regular file
+    ::posix_fadvise(lane.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     lane.begin = lane.end = 0;
     lane.state = {};
   }
@@ -491,12 +489,12 @@ class sha256_lane_worker {
   // file, that rest is padded, and the lane is free again.
   void read_or_finish(lane_file& lane, const cancellation_token& token, std::vector<lane_outcome>& finished) {
     try {
-      // What is left is under a block: moved to the front, the read appends to it. (A pipe's
-      // reads end anywhere; a regular file's, at the end of the file or of the buffer.)
+      // What is left is under a block (a read ends at the end of the file or of the buffer, or
+      // short if a signal cut it): moved to the front, the read appends to it.
       const std::size_t kept = lane.pending();
       std::memmove(lane.buffer, lane.buffer + lane.begin, kept);
-      const std::size_t got = read_some(lane.fd, lane.blocking_input, lane.buffer + kept, lane_chunk_size - kept,
-                                        token, files_[lane.index].path, "hashing");
+      const std::size_t got = read_some(lane.fd, false, lane.buffer + kept, lane_chunk_size - kept, token,
+                                        files_[lane.index].path, "hashing");
       lane.begin = 0;
       lane.end = kept + got;
       if (got && options_.on_progress) options_.on_progress(got);
@@ -547,14 +545,14 @@ awaitable<void> hash_in_lanes(PoolExecutor pool, task_group& group, std::vector<
   sha256_lane_worker worker(results, next, lanes, options);
   while (!worker.done()) {
     auto turn = [&worker](const cancellation_token& token) { return worker.run(token); };
-    const std::vector<lane_outcome> outcomes = co_await offload(pool, std::move(turn));
+    std::vector<lane_outcome> outcomes = co_await offload(pool, std::move(turn));
     std::exception_ptr first_failure;
-    for (const lane_outcome& outcome : outcomes) {
+    for (lane_outcome& outcome : outcomes) {
       if (outcome.alone) {
         group.spawn(hash_one(pool, results, outcome.index, hash_algorithm::sha256, options));
         continue;
       }
-      if (!outcome.failure) results[outcome.index].digest = outcome.digest;
+      if (!outcome.failure) results[outcome.index].digest = std::move(outcome.digest);
       report(results, outcome.index, outcome.failure, options);
       if (!first_failure) first_failure = outcome.failure;
     }
