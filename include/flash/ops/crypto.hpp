@@ -21,6 +21,7 @@
 #include <flash/core/error.hpp>
 #include <flash/exec/awaitable.hpp>
 #include <flash/ops/cancellable_read.hpp>
+#include <flash/ops/mapped_file.hpp>
 #include <flash/ops/sha256_lanes.hpp>
 #include <flash/runtime/cancellation.hpp>
 #include <flash/runtime/offload.hpp>
@@ -366,6 +367,10 @@ awaitable<void> hash_one(PoolExecutor pool, std::vector<hash_result>& results, s
 // --- SHA-256 in lanes: a thread hashes up to four files at once (see sha256_lanes.hpp) ---------
 
 inline constexpr std::size_t lane_chunk_size = std::size_t{256} << 10;
+// How much of a mapped file a lane keeps in the process's resident memory behind it.
+inline constexpr std::size_t mapped_resident_limit = std::size_t{4} << 20;
+// read_some's blocking_input: a regular file's reads end at once, with data or at its end.
+inline constexpr bool regular_file_reads_never_wait = false;
 
 // How hash_files shares `files` out with SHA-256 lanes: threads first, then up to four files a
 // thread, never more files at once than `max_concurrency` (0: no limit).
@@ -391,17 +396,27 @@ std::size_t threads_of(const Executor& executor) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// One regular file in a lane: its descriptor, the bytes read and not yet hashed, and the hash so far.
+// One regular file in a lane: its descriptor, the bytes at hand and not yet hashed, and the
+// hash so far. A file of a chunk or more is hashed where the page cache holds it, through a
+// mapping (data, begin and end are then offsets in the file), a chunk populated at a time;
+// otherwise, or when the mapping fails, it is read into the lane's part of the worker's buffer.
 struct lane_file {
   std::size_t index = 0;
   std::optional<resource_scope> scope;
   int fd = -1;
   unsigned char* buffer = nullptr;  // the lane's lane_chunk_size bytes of the worker's buffer
+  std::optional<mapped_file> mapping;
+  std::size_t released = 0;  // the mapping's pages before this were given back
+  const unsigned char* data = nullptr;  // buffer, or the mapping's first byte
   std::size_t begin = 0, end = 0;
   sha256_state state;
 
   bool busy() const noexcept { return scope.has_value(); }
   std::size_t pending() const noexcept { return end - begin; }
+  void release() noexcept {
+    mapping.reset();
+    scope.reset();
+  }
 };
 
 // A finished file: its digest, or why it has none; or (alone) a file to hash on its own.
@@ -469,7 +484,7 @@ class sha256_lane_worker {
         try {
           open(lane, index, token);
         } catch (...) {
-          lane.scope.reset();
+          lane.release();
           finished.push_back({index, {}, std::current_exception()});
         }
       }
@@ -481,48 +496,96 @@ class sha256_lane_worker {
     lane.scope.emplace(options_.resources);
     lane.fd = open_for_reading(*lane.scope, files_[index].path, token);  // stat said: a regular file
     ::posix_fadvise(lane.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    lane.begin = lane.end = 0;
+    lane.begin = lane.end = lane.released = 0;
     lane.state = {};
+    lane.data = lane.buffer;
+    struct stat status {};
+    if (mapped_file::populate_supported() && ::fstat(lane.fd, &status) == 0 &&
+        static_cast<std::size_t>(status.st_size) >= lane_chunk_size) {
+      lane.mapping.emplace(lane.fd, static_cast<std::size_t>(status.st_size));
+      if (lane.mapping->valid())
+        lane.data = lane.mapping->data();
+      else
+        lane.mapping.reset();
+    }
+  }
+
+  // Makes the next chunk of a mapped lane's file ready to hash; false at the end of the mapping,
+  // or where the file has shrunk below it: reads take over from there.
+  bool map_more(lane_file& lane) {
+    mapped_file& mapping = *lane.mapping;
+    const std::size_t chunk = std::min(lane_chunk_size, mapping.size() - lane.end);
+    if (chunk == 0 || !mapping.populate(lane.end, chunk)) return false;
+    lane.end += chunk;
+    if (lane.begin - lane.released >= mapped_resident_limit) {
+      mapping.release(lane.released, lane.begin);
+      lane.released = lane.begin;
+    }
+    if (options_.on_progress) options_.on_progress(chunk);
+    return true;
+  }
+
+  // Reads go on where the mapping stops: at lane.end, with the bytes before it still to hash in
+  // the buffer.
+  void stop_mapping(lane_file& lane) {
+    if (::lseek(lane.fd, static_cast<off_t>(lane.end), SEEK_SET) < 0)
+      throw_system_error(errno, "reading " + files_[lane.index].path.string());
+    lane.mapping.reset();
   }
 
   // Reads more of a lane's file, which has less than a block left to hash; at the end of the
   // file, that rest is padded, and the lane is free again.
   void read_or_finish(lane_file& lane, const cancellation_token& token, std::vector<lane_outcome>& finished) {
     try {
+      if (lane.mapping && map_more(lane)) return;
       // What is left is under a block (a read ends at the end of the file or of the buffer, or
       // short if a signal cut it): moved to the front, the read appends to it.
       const std::size_t kept = lane.pending();
-      std::memmove(lane.buffer, lane.buffer + lane.begin, kept);
-      const std::size_t got = read_some(lane.fd, false, lane.buffer + kept, lane_chunk_size - kept, token,
-                                        files_[lane.index].path, "hashing");
+      std::memmove(lane.buffer, lane.data + lane.begin, kept);
+      if (lane.mapping) stop_mapping(lane);
+      lane.data = lane.buffer;
+      const std::size_t got = read_some(lane.fd, regular_file_reads_never_wait, lane.buffer + kept,
+                                        lane_chunk_size - kept, token, files_[lane.index].path, "hashing");
       lane.begin = 0;
       lane.end = kept + got;
       if (got && options_.on_progress) options_.on_progress(got);
       if (got == 0) {
-        const auto digest = sha256_finish(lane.state, std::span(lane.buffer + lane.begin, lane.pending()));
+        const auto digest = sha256_finish(lane.state, std::span(lane.data + lane.begin, lane.pending()));
         finished.push_back({lane.index, to_hex(digest), nullptr});
-        lane.scope.reset();
+        lane.release();
       }
     } catch (...) {
       std::exception_ptr failure = std::current_exception();
       if (is_cancellation(failure)) throw;
       finished.push_back({lane.index, {}, std::move(failure)});
-      lane.scope.reset();
+      lane.release();
     }
   }
 
+  // A file truncated by another process while it is hashed through its mapping raises SIGBUS
+  // where the lost pages are touched: the compression stops with no state changed (the states
+  // are stored at its end), and that lane's file is read from where it was instead.
   void compress_busy_lanes() noexcept {
     sha256_state* states[sha256_max_lanes];
     const unsigned char* data[sha256_max_lanes];
     std::size_t count = 0, blocks = SIZE_MAX;
+    bool mapped = false;
     for (lane_file& lane : lanes_) {
       if (!lane.busy()) continue;
       states[count] = &lane.state;
-      data[count++] = lane.buffer + lane.begin;
+      data[count++] = lane.data + lane.begin;
       blocks = std::min(blocks, lane.pending() / sha256_block_size);
+      mapped = mapped || lane.mapping;
     }
     if (count == 0 || blocks == 0) return;
-    sha256_compress(std::span(states, count), std::span(data, count), blocks);
+    auto compress = [&] { sha256_compress(std::span(states, count), std::span(data, count), blocks); };
+    if (!mapped) {
+      compress();
+    } else if (const void* fault = catching_sigbus(compress)) {
+      for (lane_file& lane : lanes_)
+        if (lane.busy() && lane.mapping && lane.mapping->contains(fault)) lane.end = lane.begin;
+      return;
+    }
     for (lane_file& lane : lanes_)
       if (lane.busy()) lane.begin += blocks * sha256_block_size;
   }
