@@ -37,6 +37,7 @@ constexpr const char* program = "flash-hash";
 struct settings {
   flash::hash_algorithm algorithm = flash::hash_algorithm::sha256;
   std::size_t jobs = 0;  // files hashed at once
+  bool map_files = true;
   std::vector<std::string> files;
 };
 
@@ -182,7 +183,8 @@ flash::hash_files_options options_for(const settings& s, flash::progress_bar& ba
           .on_progress = [&bar](std::uint64_t bytes) { bar.advance(bytes); },
           .on_result = [&ordered](std::size_t index, const flash::hash_result& result) {
             ordered.arrived(index, result);
-          }};
+          },
+          .map_files = s.map_files};
 }
 
 // --- flash-hash FILES ----------------------------------------------------------------------
@@ -348,6 +350,7 @@ flash::awaitable<int> check_sums(flash::context& ctx, const settings& s) {
 flash::awaitable<int> hash(flash::context& ctx) {
   settings s{.algorithm = *flash::parse_hash_algorithm(ctx.get<std::string>("algo")),
              .jobs = static_cast<std::size_t>(ctx.get<int>("jobs")),
+             .map_files = !ctx.get<bool>("no-mmap"),
              .files = ctx.get_many<std::string>("FILE")};
   if (s.jobs == 0) s.jobs = ctx.pool().size() * flash::hash_lanes(s.algorithm);
   if (s.files.empty()) s.files.push_back("-");
@@ -375,6 +378,7 @@ int main(int argc, char** argv) {
               .option<int>("-j,--jobs", "Files hashed at once (default: per hardware thread, 4 with SHA-256 on a CPU with SHA extensions, else 1)",
                            {.check = flash::range(1, 1024)})
               .flag("-c,--check", "Read checksums from the FILEs and check them, as sha256sum -c")
+              .flag("--no-mmap", "Read large files with read(2) rather than hashing them where the page cache holds them")
               .args<std::string>("FILE", "The files to hash, or with --check the checksum lists", {.optional = true})
               .run(hash))
       .run(argc, argv);

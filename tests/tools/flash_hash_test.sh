@@ -51,6 +51,7 @@ same sha512 :: sha512sum "${files[@]}" :: --algo sha512 "${files[@]}"
 same blake2b :: b2sum "${files[@]}" :: --algo blake2b "${files[@]}"
 same blake2b512 :: b2sum "${files[@]}" :: -a blake2b512 "${files[@]}"
 same one_job :: sha256sum "${files[@]}" :: -j 1 "${files[@]}"
+same no_mmap :: sha256sum "${files[@]}" :: --no-mmap "${files[@]}"
 same many_jobs :: sha256sum "${files[@]}" several several one :: -j 7 "${files[@]}" several several one
 same dash_name :: sha256sum -- -dash one :: -- -dash one
 

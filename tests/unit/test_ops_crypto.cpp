@@ -301,7 +301,8 @@ TEST_CASE("hash_files returns a result per file in argument order, failures incl
   // OpenSSL a file at a time.
   const hash_algorithm algorithm = GENERATE(hash_algorithm::blake2b512, hash_algorithm::sha256);
   const std::size_t max_concurrency = GENERATE(3, 8);
-  CAPTURE(flash::to_string(algorithm), max_concurrency);
+  const bool map_files = GENERATE(true, false);
+  CAPTURE(flash::to_string(algorithm), max_concurrency, map_files);
   temp_dir dir;
   flash::thread_pool pool(2);
   // Larger files first, so that they finish after the smaller ones that follow them; then sizes
@@ -335,7 +336,8 @@ TEST_CASE("hash_files returns a result per file in argument order, failures incl
                                     .on_progress = [&](std::uint64_t n) { bytes += n; },
                                     .on_result = [&](std::size_t index, const flash::hash_result&) {
                                       ++reported[index];
-                                    }};
+                                    },
+                                    .map_files = map_files};
   auto hashing = flash::hash_files(pool.get_executor(), paths, algorithm, std::move(options));
   auto results = run_async(std::move(hashing));
 

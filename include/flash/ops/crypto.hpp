@@ -317,6 +317,10 @@ struct hash_files_options {
   task_observer* observer = nullptr;            ///< counts the tasks (a context's metrics)
   std::pmr::memory_resource* memory = nullptr;  ///< for the 1 MiB read buffers
   resource_tracker* resources = nullptr;        ///< counts the open files
+  /// With SHA-256 in lanes, hash a file of 256 KiB or more through a read-only mapping of it
+  /// (flash/ops/mapped_file.hpp) instead of copying it out of the page cache with read(2). Off:
+  /// for a host where touching mapped pages costs more than the copy (docs/ops/crypto.md).
+  bool map_files = true;
 };
 
 namespace detail {
@@ -500,7 +504,7 @@ class sha256_lane_worker {
     lane.state = {};
     lane.data = lane.buffer;
     struct stat status {};
-    if (mapped_file::populate_supported() && ::fstat(lane.fd, &status) == 0 &&
+    if (options_.map_files && mapped_file::populate_supported() && ::fstat(lane.fd, &status) == 0 &&
         static_cast<std::size_t>(status.st_size) >= lane_chunk_size) {
       lane.mapping.emplace(lane.fd, static_cast<std::size_t>(status.st_size));
       if (lane.mapping->valid())
