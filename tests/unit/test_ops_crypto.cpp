@@ -389,28 +389,40 @@ TEST_CASE("a mapped file refuses to populate, and SIGBUS is caught, where it was
 }
 
 TEST_CASE("hash_files hashes what is left of a file truncated while it is hashed", "[crypto][hash]") {
-  // Truncated at the first progress report, once the lane's first chunk is mapped: to 300,000
-  // bytes the next chunk cannot be populated; to a page boundary inside the first chunk, or to
-  // nothing, the hashing touches lost pages (SIGBUS). Reads take over in each case, as they
-  // would have without a mapping, and the digest is that of what the file still holds.
-  if (!flash::sha256_lanes_supported()) return;  // hashed with OpenSSL's reads: nothing is mapped
+  // The file is truncated when the progress reports reach `when`, i.e. just after a chunk was
+  // mapped and populated. Reads take over in each case, as they would have without a mapping,
+  // and the digest is that of what the file still holds.
+  if (!flash::sha256_lanes_supported() || !flash::mapped_file::populate_supported()) return;  // nothing is mapped
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::size_t kept = GENERATE_COPY(std::size_t{300'000}, 25 * page, std::size_t{0});
-  CAPTURE(kept);
+  const std::size_t chunk = flash::detail::lane_chunk_size;
+  struct truncation {
+    const char* what;
+    std::size_t size, when, kept;
+  };
+  const truncation t = GENERATE_COPY(
+      truncation{"the next chunk cannot be populated", 4 * chunk, chunk, 300'000},
+      truncation{"lost pages inside the chunk being hashed (SIGBUS)", 4 * chunk, chunk, 25 * page},
+      truncation{"to nothing (SIGBUS on the first page)", 4 * chunk, chunk, 0},
+      truncation{"inside a page: zeros past the end, then hashed again by reads", 4 * chunk, chunk, chunk - 1},
+      truncation{"below the last bytes, under a block, as they are copied (SIGBUS)", 4 * chunk + 30, 4 * chunk + 30,
+                 4 * chunk});
+  CAPTURE(t.what, t.size, t.kept);
   temp_dir dir;
-  const std::string data = generated(4 * flash::detail::lane_chunk_size, 9);
+  const std::string data = generated(t.size, 9);
   const fs::path path = dir / "shrinking";
   write_file(path, data);
   flash::thread_pool pool(1);
-  std::atomic<bool> truncated{false};
-  flash::hash_files_options options{.on_progress = [&](std::uint64_t) {
-    if (!truncated.exchange(true)) REQUIRE(::truncate(path.c_str(), static_cast<off_t>(kept)) == 0);
+  std::uint64_t reported = 0;  // on the pool's one thread
+  std::atomic<int> truncated{0};
+  flash::hash_files_options options{.on_progress = [&](std::uint64_t bytes) {
+    reported += bytes;
+    if (reported == t.when) truncated = ::truncate(path.c_str(), static_cast<off_t>(t.kept)) == 0 ? 1 : -1;
   }};
   const std::size_t descriptors_before = open_descriptors();
   auto results = run_async(flash::hash_files(pool.get_executor(), {path}, hash_algorithm::sha256, options));
   REQUIRE(results.size() == 1);
-  CHECK(truncated);
-  CHECK(results[0].digest == digest_of(std::string_view(data).substr(0, kept), hash_algorithm::sha256));
+  CHECK(truncated == 1);
+  CHECK(results[0].digest == digest_of(std::string_view(data).substr(0, t.kept), hash_algorithm::sha256));
   CHECK(open_descriptors() == descriptors_before);
 }
 
@@ -570,6 +582,36 @@ TEST_CASE("cancelling the coroutine awaiting hash_files cancels the hashing", "[
   const auto failure = cancelling.run(
       flash::hash_files(cancelling.pool.get_executor(), paths, hash_algorithm::sha256, std::move(options)));
   CHECK(flash::is_cancellation(failure));
+  CHECK(open_descriptors() == descriptors_before);
+}
+
+TEST_CASE("cancelling hash_files stops a file hashed through its mapping at its next chunk", "[crypto][hash][cancel]") {
+  temp_dir dir;
+  const std::size_t size = 16 * flash::detail::lane_chunk_size;
+  write_file(dir / "big", generated(size, 5));
+  const std::size_t descriptors_before = open_descriptors();
+
+  cancel_at_first_progress cancelling;
+  std::atomic<bool> emitted{false};
+  std::uint64_t reported = 0;  // on the pool's one thread
+  flash::hash_files_options options{.on_progress = [&](std::uint64_t bytes) {
+    if (reported == 0) {
+      boost::asio::post(cancelling.io, [&] {
+        cancelling.cancel.emit(boost::asio::cancellation_type::terminal);
+        emitted = true;
+      });
+      // The first chunk's report waits for the cancellation, so that the rest of the file is
+      // still to hash when it comes.
+      for (int i = 0; i < 5000 && !emitted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    reported += bytes;
+  }};
+  std::vector<fs::path> paths{dir / "big"};
+  const auto failure = cancelling.run(
+      flash::hash_files(cancelling.pool.get_executor(), paths, hash_algorithm::sha256, std::move(options)));
+  CHECK(emitted);
+  CHECK(flash::is_cancellation(failure));
+  CHECK(reported < size);
   CHECK(open_descriptors() == descriptors_before);
 }
 

@@ -516,7 +516,8 @@ class sha256_lane_worker {
 
   // Makes the next chunk of a mapped lane's file ready to hash; false at the end of the mapping,
   // or where the file has shrunk below it: reads take over from there.
-  bool map_more(lane_file& lane) {
+  bool map_more(lane_file& lane, const cancellation_token& token) {
+    if (token.is_cancelled()) throw error(errc::cancelled, "hashing " + files_[lane.index].path.string());
     mapped_file& mapping = *lane.mapping;
     const std::size_t chunk = std::min(lane_chunk_size, mapping.size() - lane.end);
     if (chunk == 0 || !mapping.populate(lane.end, chunk)) return false;
@@ -529,25 +530,40 @@ class sha256_lane_worker {
     return true;
   }
 
-  // Reads go on where the mapping stops: at lane.end, with the bytes before it still to hash in
-  // the buffer.
-  void stop_mapping(lane_file& lane) {
-    if (::lseek(lane.fd, static_cast<off_t>(lane.end), SEEK_SET) < 0)
-      throw_system_error(errno, "reading " + files_[lane.index].path.string());
+  // Leaves the mapping, with the `kept` bytes before lane.end, the rest of what it held, moved
+  // to the front of the buffer; returns how many of them stay: reads go on at lane.end. A file
+  // now shorter than that was truncated inside a page, whose bytes past the new end the mapping
+  // showed as zeros: it is hashed again from its start, with reads.
+  std::size_t stop_mapping(lane_file& lane, std::size_t kept) {
+    const auto& path = files_[lane.index].path;
+    if (catching_sigbus([&] { std::memcpy(lane.buffer, lane.data + lane.begin, kept); })) {
+      lane.end = lane.begin;  // the rest was truncated away: reads find what is left of it
+      kept = 0;
+    }
+    struct stat status {};
+    if (::fstat(lane.fd, &status) != 0) throw_system_error(errno, "reading " + path.string());
+    if (static_cast<std::size_t>(status.st_size) < lane.end) {
+      lane.state = {};
+      lane.end = kept = 0;
+    }
+    if (::lseek(lane.fd, static_cast<off_t>(lane.end), SEEK_SET) < 0) throw_system_error(errno, "reading " + path.string());
     lane.mapping.reset();
+    lane.data = lane.buffer;
+    return kept;
   }
 
   // Reads more of a lane's file, which has less than a block left to hash; at the end of the
   // file, that rest is padded, and the lane is free again.
   void read_or_finish(lane_file& lane, const cancellation_token& token, std::vector<lane_outcome>& finished) {
     try {
-      if (lane.mapping && map_more(lane)) return;
+      if (lane.mapping && map_more(lane, token)) return;
       // What is left is under a block (a read ends at the end of the file or of the buffer, or
       // short if a signal cut it): moved to the front, the read appends to it.
-      const std::size_t kept = lane.pending();
-      std::memmove(lane.buffer, lane.data + lane.begin, kept);
-      if (lane.mapping) stop_mapping(lane);
-      lane.data = lane.buffer;
+      std::size_t kept = lane.pending();
+      if (lane.mapping)
+        kept = stop_mapping(lane, kept);
+      else
+        std::memmove(lane.buffer, lane.buffer + lane.begin, kept);
       const std::size_t got = read_some(lane.fd, regular_file_reads_never_wait, lane.buffer + kept,
                                         lane_chunk_size - kept, token, files_[lane.index].path, "hashing");
       lane.begin = 0;
@@ -567,8 +583,8 @@ class sha256_lane_worker {
   }
 
   // A file truncated by another process while it is hashed through its mapping raises SIGBUS
-  // where the lost pages are touched: the compression stops with no state changed (the states
-  // are stored at its end), and that lane's file is read from where it was instead.
+  // where the lost pages are touched: the compression, of copies of the states, is then dropped,
+  // and the lanes whose mapping was touched go on with reads from where they were.
   void compress_busy_lanes() noexcept {
     sha256_state* states[sha256_max_lanes];
     const unsigned char* data[sha256_max_lanes];
@@ -582,13 +598,20 @@ class sha256_lane_worker {
       mapped = mapped || lane.mapping;
     }
     if (count == 0 || blocks == 0) return;
-    auto compress = [&] { sha256_compress(std::span(states, count), std::span(data, count), blocks); };
     if (!mapped) {
-      compress();
-    } else if (const void* fault = catching_sigbus(compress)) {
-      for (lane_file& lane : lanes_)
-        if (lane.busy() && lane.mapping && lane.mapping->contains(fault)) lane.end = lane.begin;
-      return;
+      sha256_compress(std::span(states, count), std::span(data, count), blocks);
+    } else {
+      sha256_state copies[sha256_max_lanes];
+      sha256_state* copy_of[sha256_max_lanes];
+      for (std::size_t i = 0; i < count; ++i) copies[i] = *states[i], copy_of[i] = &copies[i];
+      const void* fault = catching_sigbus(
+          [&] { sha256_compress(std::span(copy_of, count), std::span(data, count), blocks); });
+      if (fault) {
+        for (lane_file& lane : lanes_)
+          if (lane.busy() && lane.mapping && lane.mapping->contains(fault)) lane.end = lane.begin;
+        return;
+      }
+      for (std::size_t i = 0; i < count; ++i) *states[i] = copies[i];
     }
     for (lane_file& lane : lanes_)
       if (lane.busy()) lane.begin += blocks * sha256_block_size;

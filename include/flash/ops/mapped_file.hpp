@@ -63,10 +63,11 @@ class mapped_file {
     return false;
   }
 
-  /// Gives back the whole pages of [from, to) (they stay in the page cache), so that a large file
-  /// does not stay whole in the process's resident memory; a later access maps them again.
+  /// Gives back the pages from the one holding `from` to the last whole one before `to` (they stay
+  /// in the page cache), so that a large file does not stay whole in the process's resident
+  /// memory; a later access maps them again.
   void release(std::size_t from, std::size_t to) noexcept {
-    const std::size_t start = (from + page_size() - 1) / page_size() * page_size();
+    const std::size_t start = from / page_size() * page_size();
     const std::size_t stop = to / page_size() * page_size();
     if (stop > start) ::madvise(const_cast<unsigned char*>(data_) + start, stop - start, MADV_DONTNEED);
   }
@@ -112,9 +113,13 @@ inline void on_sigbus(int signal, siginfo_t* info, void* context) {
     before.sa_sigaction(signal, info, context);
   } else if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
     before.sa_handler(signal);
-  } else {
-    // The faulting access runs again on return, now under the default action.
+  } else if (info->si_code > 0) {
+    // A fault: on return the access runs again, now under the default action.
     ::signal(SIGBUS, SIG_DFL);
+  } else if (before.sa_handler == SIG_DFL) {
+    // Sent by a process (kill): what the default action does, once the handler returns.
+    ::signal(SIGBUS, SIG_DFL);
+    ::raise(SIGBUS);
   }
 }
 
