@@ -19,6 +19,7 @@
 #include <chrono>
 #include <thread>
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -386,6 +387,17 @@ TEST_CASE("a mapped file refuses to populate, and SIGBUS is caught, where it was
   }
   ::close(fd);
   CHECK(flash::mapped_file(-1, 100).valid() == false);
+
+  // A SIGBUS sent by a process, not a fault, is not the catcher's: here it ends the process.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    flash::catching_sigbus([] { ::raise(SIGBUS); });
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 TEST_CASE("hash_files hashes what is left of a file truncated while it is hashed", "[crypto][hash]") {

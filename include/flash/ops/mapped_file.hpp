@@ -104,7 +104,9 @@ inline struct sigaction& sigbus_action_before() noexcept {
 }
 
 inline void on_sigbus(int signal, siginfo_t* info, void* context) {
-  if (sigbus_catcher* catcher = active_sigbus_catcher) {
+  // Only a fault (si_code > 0) is the catcher's: one sent by a process (kill) is passed on.
+  sigbus_catcher* const catcher = info->si_code > 0 ? active_sigbus_catcher : nullptr;
+  if (catcher) {
     catcher->address = info->si_addr;
     siglongjmp(catcher->jump, 1);
   }
