@@ -220,10 +220,15 @@ inline int open_for_reading(resource_scope& scope, const std::filesystem::path& 
 // Reads up to `size` bytes, 0 at the end of the input. An input that may block (may_wait_forever)
 // is read in polls that see the token; `doing` names the work for the cancellation error
 // ("hashing", "encrypting").
+inline void throw_if_cancelled(const cancellation_token& token, const std::filesystem::path& path,
+                               std::string_view doing) {
+  if (token.is_cancelled()) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
+}
+
 inline std::size_t read_some(int fd, bool blocking_input, unsigned char* data, std::size_t size,
                              const cancellation_token& token, const std::filesystem::path& path,
                              std::string_view doing) {
-  if (token.is_cancelled()) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
+  throw_if_cancelled(token, path, doing);
   ssize_t got = -1;
   if (blocking_input && token.can_be_cancelled()) {
     got = read_unless_cancelled(fd, data, size, token);
@@ -486,7 +491,7 @@ class sha256_lane_worker {
           continue;
         }
         try {
-          open(lane, index, token);
+          open(lane, index, static_cast<std::size_t>(status.st_size), token);
         } catch (...) {
           lane.release();
           finished.push_back({index, {}, std::current_exception()});
@@ -495,7 +500,9 @@ class sha256_lane_worker {
     }
   }
 
-  void open(lane_file& lane, std::size_t index, const cancellation_token& token) {
+  // `size` is what stat said before the open: a mapping that turns out too long or too short
+  // for the file hands over to reads, as for a file that changes while it is hashed.
+  void open(lane_file& lane, std::size_t index, std::size_t size, const cancellation_token& token) {
     lane.index = index;
     lane.scope.emplace(options_.resources);
     lane.fd = open_for_reading(*lane.scope, files_[index].path, token);  // stat said: a regular file
@@ -503,10 +510,8 @@ class sha256_lane_worker {
     lane.begin = lane.end = lane.released = 0;
     lane.state = {};
     lane.data = lane.buffer;
-    struct stat status {};
-    if (options_.map_files && mapped_file::populate_supported() && ::fstat(lane.fd, &status) == 0 &&
-        static_cast<std::size_t>(status.st_size) >= lane_chunk_size) {
-      lane.mapping.emplace(lane.fd, static_cast<std::size_t>(status.st_size));
+    if (options_.map_files && mapped_file::populate_supported() && size >= lane_chunk_size) {
+      lane.mapping.emplace(lane.fd, size);
       if (lane.mapping->valid())
         lane.data = lane.mapping->data();
       else
@@ -517,7 +522,7 @@ class sha256_lane_worker {
   // Makes the next chunk of a mapped lane's file ready to hash; false at the end of the mapping,
   // or where the file has shrunk below it: reads take over from there.
   bool map_more(lane_file& lane, const cancellation_token& token) {
-    if (token.is_cancelled()) throw error(errc::cancelled, "hashing " + files_[lane.index].path.string());
+    throw_if_cancelled(token, files_[lane.index].path, "hashing");
     mapped_file& mapping = *lane.mapping;
     const std::size_t chunk = std::min(lane_chunk_size, mapping.size() - lane.end);
     if (chunk == 0 || !mapping.populate(lane.end, chunk)) return false;
