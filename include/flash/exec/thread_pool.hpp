@@ -683,8 +683,15 @@ class thread_pool : public boost::asio::execution_context {
       work_started();
       injected_.push(task);
     }
-    // Pairs with sleep(): either the sleeper sees this task in a queue, or we see it registered
-    // (the push was sequentially consistent, and so are this load and the sleeper's count).
+    // A worker looking for work takes this task; one that gives up looking checks the queues
+    // again after it stops counting itself as such (stop_spinning and sleep()).
+    if (spinning_.load(std::memory_order_seq_cst) != 0) return;
+    wake_or_start_one();
+  }
+
+  // Pairs with sleep(): either the sleeper sees the task just queued, or we see it registered
+  // (the push was sequentially consistent, and so are this load and the sleeper's count).
+  void wake_or_start_one() {
     if (sleepers_.load(std::memory_order_seq_cst) > notified_.load(std::memory_order_relaxed))
       wake_one();
     else if (started_.load(std::memory_order_relaxed) < size_)
@@ -729,9 +736,13 @@ class thread_pool : public boost::asio::execution_context {
     detail::asio_thread_cache cache;  // recycled nodes and coroutine frames on this thread
     current_worker() = &self;
     int idle_rounds = 0;
+    bool spinning = false;
     while (!stopped_.load(std::memory_order_acquire)) {
       if (detail::pool_task* task = find_task(self)) {
         idle_rounds = 0;
+        // The last worker to stop looking wakes another for what is left, since submitters
+        // wake no one while a worker looks.
+        if (spinning && stop_spinning(spinning) == 0 && has_queued_work()) wake_or_start_one();
         if (stopped_.load(std::memory_order_acquire)) {
           task->destroy();
         } else {
@@ -741,16 +752,35 @@ class thread_pool : public boost::asio::execution_context {
         ++self.unsettled;
       } else {
         settle(self);
-        if (++idle_rounds < spin_rounds) {
+        // A few workers look for work for a while before they sleep; the others sleep at once.
+        // More would only take turns on the cores from the workers that have work: a pool of
+        // more threads than cores (for blocking calls) spent more time switching than copying.
+        if (!spinning) spinning = try_start_spinning();
+        if (spinning && ++idle_rounds < spin_rounds) {
           std::this_thread::yield();
         } else {
           idle_rounds = 0;
+          if (spinning) stop_spinning(spinning);
           sleep();
         }
       }
     }
+    if (spinning) stop_spinning(spinning);
     settle(self);
     current_worker() = nullptr;
+  }
+
+  bool try_start_spinning() noexcept {
+    std::size_t now = spinning_.load(std::memory_order_relaxed);
+    while (now < max_spinning_)
+      if (spinning_.compare_exchange_weak(now, now + 1, std::memory_order_seq_cst)) return true;
+    return false;
+  }
+
+  // Returns how many still look.
+  std::size_t stop_spinning(bool& spinning) noexcept {
+    spinning = false;
+    return spinning_.fetch_sub(1, std::memory_order_seq_cst) - 1;
   }
 
   bool has_queued_work() const noexcept {
@@ -830,6 +860,10 @@ class thread_pool : public boost::asio::execution_context {
   // under sleep_mutex_; read without it by submitters).
   alignas(detail::cache_line_size) std::atomic<std::size_t> sleepers_{0};
   std::atomic<std::size_t> notified_{0};
+  // Workers out of work that look for more before they sleep, at most max_spinning_.
+  alignas(detail::cache_line_size) std::atomic<std::size_t> spinning_{0};
+  const std::size_t max_spinning_ =
+      std::max<std::size_t>(1, std::min<std::size_t>(size_, std::thread::hardware_concurrency()) / 2);
   // Queued and running functions plus tracked executors; join() waits for it to reach zero.
   alignas(detail::cache_line_size) std::atomic<std::size_t> outstanding_{0};
 
