@@ -198,24 +198,46 @@ for i in range(count):
 EOF
 settle
 
-# tree_rows DIR WHERE: cp -r, flash-cp -r and the floor copying DIR/src, each run's copy moved
-# aside rather than deleted: removing 10,000 files just before a run (on a file system mounted
-# with discard, as here) stalled the next run by seconds, and an ext4 without a journal skips
-# inodes freed in the last few minutes when it allocates one, scanning past them each time.
+# tree_rows DIR WHERE: cp -r, flash-cp -r and the floor copying DIR/src, in turn in each of RUNS
+# rounds (after a warm-up of each), so that the three meet the same state of the disk: timed one
+# after the other, each met the write-back of the copies made before it, the last the most. Each
+# run's copy is moved aside rather than deleted: removing 10,000 files just before a run (on a
+# file system mounted with discard, as here) stalled the next run by seconds, and an ext4
+# without a journal skips inodes freed in the last few minutes when it allocates one, scanning
+# past them each time.
+copy_tree_with() {  # copy_tree_with TOOL: TOOL copies $tree/src as $tree/dst
+  case $1 in
+    cp) cp -r "$tree/src" "$tree/dst" ;;
+    flash-cp) "$bin/flash-cp" -r "$tree/src" "$tree/dst" ;;
+    floor) "$BUILD_DIR/benchmarks/copy_floor" "$tree/src" "$tree/dst" "$cores" ;;
+  esac
+}
 tree_rows() {
   tree=$1
   mkdir -p "$tree/old"
   move_aside="[ ! -e '$tree/dst' ] || mv '$tree/dst' \"\$(mktemp -d '$tree/old/XXXXXX')\""
-  t_cpr=$(timed "$move_aside" cp -r "$tree/src" "$tree/dst")
-  t_fcpr=$(timed "$move_aside" "$bin/flash-cp" -r "$tree/src" "$tree/dst")
-  diff -r "$tree/src" "$tree/dst" > /dev/null || { log "flash-cp -r: the copy differs"; exit 1; }
+  for tool in cp flash-cp floor; do
+    sh -c "$move_aside"
+    copy_tree_with "$tool" > /dev/null 2>&1 || { log "failed: $tool copying $tree/src"; exit 1; }
+    diff -r "$tree/src" "$tree/dst" > /dev/null || { log "$tool: the copy differs"; exit 1; }
+    : > "$data/tree_$tool"
+  done
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    for tool in cp flash-cp floor; do
+      sh -c "$move_aside"
+      seconds copy_tree_with "$tool" >> "$data/tree_$tool"
+    done
+    i=$((i + 1))
+  done
+  t_cpr=$(median < "$data/tree_cp")
+  t_fcpr=$(median < "$data/tree_flash-cp")
+  t_floor=$(median < "$data/tree_floor")
   r=$(ratio "$t_cpr" "$t_fcpr")
   row "flash-cp -r vs cp -r, $CP_FILES files of $CP_FILE_BYTES B$2" "$t_cpr s" "$t_fcpr s" "${r}x" ">= 1.5x" "$(verdict "$r" ">=" 1.5)"
   # What the kernel allows: the same system calls for each file on every core, nothing around them.
-  t_floor=$(timed "$move_aside" "$BUILD_DIR/benchmarks/copy_floor" "$tree/src" "$tree/dst" "$cores")
-  diff -r "$tree/src" "$tree/dst" > /dev/null || { log "copy_floor: the copy differs"; exit 1; }
   r=$(ratio "$t_cpr" "$t_floor")
-  row "the floor for it: flash-cp's system calls alone on $cores threads (benchmarks/copy_floor.cpp)$2" "$t_cpr s" "$t_floor s" "${r}x" "(the most $cores cores give here)" "-"
+  row "the floor for it: flash-cp's system calls alone on $cores threads (benchmarks/copy_floor.cpp)$2" "$t_cpr s" "$t_floor s" "${r}x" "(what $cores threads give here)" "-"
 }
 tree_rows "$data/tree" ""
 # The same in memory, when /dev/shm is a tmpfs: no disk and no file-system journal,
