@@ -421,6 +421,35 @@ TEST_CASE("thread pool: work stealing moves queued work to idle workers", "[pool
   CHECK(stats.steal_attempts >= stats.steal_successes);
 }
 
+// A submitter wakes no one while a worker looks for work, so that worker, once it takes a
+// function, must wake another for what is left, and one that stops looking must see what came
+// meanwhile.
+TEST_CASE("thread pool: work is taken whatever state the workers are in when it comes", "[pool]") {
+  flash::thread_pool pool(8);
+  // One at a time from outside: each post meets the workers running, looking, giving up or asleep.
+  for (int i = 0; i < 2000; ++i) {
+    std::atomic<bool> ran{false};
+    asio::post(pool, [&] { ran = true; });
+    REQUIRE(eventually([&] { return ran.load(); }));
+    if (i % 100 == 0) std::this_thread::sleep_for(2ms);  // long enough for every worker to sleep
+  }
+  // Bursts that need eight workers at once: each function waits until all eight have started.
+  constexpr int burst = 8;
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> arrived{0}, finished{0};
+    for (int i = 0; i < burst; ++i) {
+      asio::post(pool, [&] {
+        ++arrived;
+        eventually([&] { return arrived.load() == burst; });
+        ++finished;
+      });
+    }
+    REQUIRE(eventually([&] { return finished.load() == burst; }));
+  }
+  REQUIRE(join_within(pool));
+  CHECK(pool.stats().tasks_executed == 2000 + 50 * burst);
+}
+
 TEST_CASE("thread pool: stop destroys queued work without running it", "[pool]") {
   std::atomic<int> live{0}, calls{0};
   {

@@ -5,16 +5,18 @@
 // Each worker owns a queue. Work submitted from one of the pool's own threads goes to that
 // thread's queue; work from any other thread goes to a shared injection queue. A worker looks in
 // its own queue (newest first), then in the injection queue, then steals the oldest item of
-// another worker's queue. After a short bounded spin an idle worker sleeps until work arrives.
+// another worker's queue. A worker out of work looks again for a short while before it sleeps,
+// but no more than half the cores' worth of workers look at once; the others sleep at once, so a
+// pool of more threads than cores (for blocking calls) does not spend the cores on looking.
 // One worker starts with the pool and the others when work arrives that no idle worker is
 // there to take, so a program that sizes its pool for bursts does not pay for idle threads.
 //
 // The hot path touches no shared cache line: a worker's queue is a lock-free Chase-Lev deque,
-// a submitter wakes a sleeper only when one is registered (a load otherwise), the count of
-// outstanding work is settled per worker and only published when it grows or the worker runs
-// dry, queued functions come from a per-thread cache of small blocks, and the workers carry
-// Asio's per-thread recycling cache (as Asio's own threads do), so coroutine frames are
-// recycled on them too.
+// a submitter wakes a sleeper only when one is registered and no worker is looking (loads
+// otherwise), the count of outstanding work is settled per worker and only published when it
+// grows or the worker runs dry, queued functions come from a per-thread cache of small blocks,
+// and the workers carry Asio's per-thread recycling cache (as Asio's own threads do), so
+// coroutine frames are recycled on them too.
 //
 // A function that throws does not stop the pool: the worker catches the exception, counts it in
 // statistics::tasks_failed and drops it. (boost::asio::thread_pool lets it escape the worker
@@ -537,7 +539,7 @@ class thread_pool : public boost::asio::execution_context {
       workers_[i].pool = this;
       workers_[i].random = static_cast<std::uint32_t>(i) * 2654435761u + 1;
     }
-    workers_[0].thread = std::thread([this] { run_worker(workers_[0]); });
+    workers_[0].thread = std::thread([this] { run_worker(workers_[0], false); });
     started_.store(1, std::memory_order_relaxed);
   }
 
@@ -703,18 +705,25 @@ class thread_pool : public boost::asio::execution_context {
     std::lock_guard lock(start_mutex_);
     const std::size_t i = started_.load(std::memory_order_relaxed);
     if (i == size_ || stopped_.load()) return;
+    // The new worker counts as looking from the start (see wake_one).
+    spinning_.fetch_add(1, std::memory_order_seq_cst);
     try {
-      workers_[i].thread = std::thread([this, i] { run_worker(workers_[i]); });
+      workers_[i].thread = std::thread([this, i] { run_worker(workers_[i], true); });
       started_.store(i + 1, std::memory_order_relaxed);
     } catch (...) {
+      spinning_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
 
+  // The worker woken counts as looking for work as soon as it is notified, so that submitters
+  // wake no more until it has found some; then, if it was the last to look, it wakes the next
+  // for what is left, and so on while work is queued.
   void wake_one() {
     {
       std::lock_guard lock(sleep_mutex_);
       if (sleepers_.load(std::memory_order_relaxed) <= notified_.load(std::memory_order_relaxed)) return;
       notified_.store(notified_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      spinning_.fetch_add(1, std::memory_order_seq_cst);
     }
     wake_.notify_one();
   }
@@ -732,11 +741,11 @@ class thread_pool : public boost::asio::execution_context {
     if (self.unsettled != 0) work_finished(std::exchange(self.unsettled, 0));
   }
 
-  void run_worker(worker& self) {
+  // `spinning`: the worker starts counted as looking for work.
+  void run_worker(worker& self, bool spinning) {
     detail::asio_thread_cache cache;  // recycled nodes and coroutine frames on this thread
     current_worker() = &self;
     int idle_rounds = 0;
-    bool spinning = false;
     while (!stopped_.load(std::memory_order_acquire)) {
       if (detail::pool_task* task = find_task(self)) {
         idle_rounds = 0;
@@ -761,7 +770,7 @@ class thread_pool : public boost::asio::execution_context {
         } else {
           idle_rounds = 0;
           if (spinning) stop_spinning(spinning);
-          sleep();
+          spinning = sleep();
         }
       }
     }
@@ -790,7 +799,8 @@ class thread_pool : public boost::asio::execution_context {
     return false;
   }
 
-  void sleep() {
+  // Returns whether the worker was woken to look for work (and so counts as looking).
+  bool sleep() {
     std::unique_lock lock(sleep_mutex_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     // After registering: a submitter that did not see us left its task where we now look.
@@ -798,10 +808,13 @@ class thread_pool : public boost::asio::execution_context {
       wake_.wait(lock, [this] {
         return stopped_.load() || notified_.load(std::memory_order_relaxed) != 0;
       });
-      if (notified_.load(std::memory_order_relaxed) != 0)
-        notified_.store(notified_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     }
+    // A notification is taken even by a sleeper that did not wait: it was counted as a worker
+    // looking for work (wake_one), which this one now is.
+    const bool woken = notified_.load(std::memory_order_relaxed) != 0;
+    if (woken) notified_.store(notified_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return woken;
   }
 
   detail::pool_task* find_task(worker& self) {
