@@ -199,12 +199,12 @@ EOF
 settle
 
 # tree_rows DIR WHERE: cp -r, flash-cp -r and the floor copying DIR/src, in turn in each of RUNS
-# rounds (after a warm-up of each), so that the three meet the same state of the disk: timed one
-# after the other, each met the write-back of the copies made before it, the last the most. Each
-# run's copy is moved aside rather than deleted: removing 10,000 files just before a run (on a
-# file system mounted with discard, as here) stalled the next run by seconds, and an ext4
-# without a journal skips inodes freed in the last few minutes when it allocates one, scanning
-# past them each time.
+# rounds (after a warm-up of each), each run after a sync, so that none meets the write-back of
+# the copies made before it: that took one of the two cores from the tools that use both (and,
+# when each tool's runs came one after the other, most from the last). Each run's copy is moved
+# aside rather than deleted: removing 10,000 files just before a run (on a file system mounted
+# with discard, as here) stalled the next run by seconds, and an ext4 without a journal skips
+# inodes freed in the last few minutes when it allocates one, scanning past them each time.
 copy_tree_with() {  # copy_tree_with TOOL: TOOL copies $tree/src as $tree/dst
   case $1 in
     cp) cp -r "$tree/src" "$tree/dst" ;;
@@ -215,7 +215,7 @@ copy_tree_with() {  # copy_tree_with TOOL: TOOL copies $tree/src as $tree/dst
 tree_rows() {
   tree=$1
   mkdir -p "$tree/old"
-  move_aside="[ ! -e '$tree/dst' ] || mv '$tree/dst' \"\$(mktemp -d '$tree/old/XXXXXX')\""
+  move_aside="[ ! -e '$tree/dst' ] || mv '$tree/dst' \"\$(mktemp -d '$tree/old/XXXXXX')\"; sync"
   for tool in cp flash-cp floor; do
     sh -c "$move_aside"
     copy_tree_with "$tool" > /dev/null 2>&1 || { log "failed: $tool copying $tree/src"; exit 1; }
