@@ -105,6 +105,22 @@ timed() {
   done | median
 }
 
+# in_turn ROUNDS SETUP PREFIX RUN NAME...: ROUNDS rounds of `RUN NAME` for each NAME in turn,
+# each after the shell command SETUP (untimed; "" for none), its time appended to
+# $data/PREFIX_NAME, so that a change in the machine's speed or state falls on all alike.
+in_turn() {
+  rounds=$1 setup=$2 prefix=$3 run=$4
+  shift 4
+  round=0
+  while [ "$round" -lt "$rounds" ]; do
+    for name in "$@"; do
+      [ -n "$setup" ] && sh -c "$setup"
+      seconds "$run" "$name" >> "$data/${prefix}_$name"
+    done
+    round=$((round + 1))
+  done
+}
+
 # peak_kib CMD...: the peak resident set of CMD, in KiB (GNU time).
 peak_kib() { /usr/bin/time -f '%M' -o "$data/time.out" "$@" > /dev/null 2>&1 && tail -1 "$data/time.out"; }
 
@@ -222,14 +238,7 @@ tree_rows() {
     diff -r "$tree/src" "$tree/dst" > /dev/null || { log "$tool: the copy differs"; exit 1; }
     : > "$data/tree_$tool"
   done
-  i=0
-  while [ "$i" -lt "$RUNS" ]; do
-    for tool in cp flash-cp floor; do
-      sh -c "$move_aside"
-      seconds copy_tree_with "$tool" >> "$data/tree_$tool"
-    done
-    i=$((i + 1))
-  done
+  in_turn "$RUNS" "$move_aside" tree copy_tree_with cp flash-cp floor
   t_cpr=$(median < "$data/tree_cp")
   t_fcpr=$(median < "$data/tree_flash-cp")
   t_floor=$(median < "$data/tree_floor")
@@ -399,16 +408,10 @@ pch_used=$( (cd "$BUILD_DIR" && sh -c "$(printf '%s\n' "$c_h_pch" | sed -e 's| -
 [ "$pch_used" -gt 0 ] || { log "compare.sh: the precompiled header was not used"; exit 1; }
 # Separate compilation: Flash's non-template code compiled once, into the library.
 ct_library=$( (cd "$BUILD_DIR" && seconds sh -c "$c_library") || echo n/a)
-# COMPILE_RUNS rounds of one compilation of each, so that a change in the machine's speed (by
-# 1.5x within minutes here) falls on all of them alike; the median of each.
-i=0
-while [ "$i" -lt "$COMPILE_RUNS" ]; do
-  for variant in bh h h_pch hs; do
-    eval "compile=\$c_$variant"
-    (cd "$BUILD_DIR" && seconds sh -c "$compile") >> "$data/compile_$variant"
-  done
-  i=$((i + 1))
-done
+# COMPILE_RUNS rounds of one compilation of each, in turn (the machine's speed changed by 1.5x
+# within minutes here); the median of each.
+compile_variant() ( eval "compile=\$c_$1" && cd "$BUILD_DIR" && sh -c "$compile" )
+in_turn "$COMPILE_RUNS" "" compile compile_variant bh h h_pch hs
 ct_bh=$(median < "$data/compile_bh")
 ct_h=$(median < "$data/compile_h")
 ct_h_pch=$(median < "$data/compile_h_pch")
