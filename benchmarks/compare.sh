@@ -216,11 +216,11 @@ settle
 
 # tree_rows DIR WHERE: cp -r, flash-cp -r and the floor copying DIR/src, in turn in each of RUNS
 # rounds (after a warm-up of each), each run after a sync, so that none meets the write-back of
-# the copies made before it: that took one of the two cores from the tools that use both (and,
-# when each tool's runs came one after the other, most from the last). Each run's copy is moved
-# aside rather than deleted: removing 10,000 files just before a run (on a file system mounted
-# with discard, as here) stalled the next run by seconds, and an ext4 without a journal skips
-# inodes freed in the last few minutes when it allocates one, scanning past them each time.
+# the copies made before it, which takes CPU time from the tools that use every core. Each run's
+# copy is moved aside rather than deleted: removing 10,000 files just before a run (on a file
+# system mounted with discard, as here) stalled the next run by seconds, and an ext4 without a
+# journal skips inodes freed in the last few minutes when it allocates one, scanning past them
+# each time.
 copy_tree_with() {  # copy_tree_with TOOL: TOOL copies $tree/src as $tree/dst
   case $1 in
     cp) cp -r "$tree/src" "$tree/dst" ;;
