@@ -217,14 +217,14 @@ inline int open_for_reading(resource_scope& scope, const std::filesystem::path& 
   return scope.open_file(path, O_RDONLY | (token.can_be_cancelled() ? O_NONBLOCK : 0)).native_handle();
 }
 
-// Reads up to `size` bytes, 0 at the end of the input. An input that may block (may_wait_forever)
-// is read in polls that see the token; `doing` names the work for the cancellation error
-// ("hashing", "encrypting").
+// `doing` names the work for the cancellation error ("hashing", "encrypting").
 inline void throw_if_cancelled(const cancellation_token& token, const std::filesystem::path& path,
                                std::string_view doing) {
   if (token.is_cancelled()) throw error(errc::cancelled, fmt::format("{} {}", doing, path.string()));
 }
 
+// Reads up to `size` bytes, 0 at the end of the input. An input that may block (may_wait_forever)
+// is read in polls that see the token; a cancellation is thrown as throw_if_cancelled does.
 inline std::size_t read_some(int fd, bool blocking_input, unsigned char* data, std::size_t size,
                              const cancellation_token& token, const std::filesystem::path& path,
                              std::string_view doing) {
